@@ -1,0 +1,5 @@
+import sys
+
+from spinexr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,37 @@
+"""Shared fixtures. Real data lives in ../shared/data beside the repository; never copied in."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SPINEXR_SHARED", REPO.parent / "shared")).resolve()
+DICOM_DIR = SHARED / "data" / "dicom"
+VERTEBRAE_DIR = SHARED / "data" / "vertebrae"
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real test data not found at {path}: clone the repository with ../shared beside it")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dicom_dir() -> Path:
+    """../shared/data/dicom: the 30 real DICOM files."""
+    return _need(DICOM_DIR)
+
+
+@pytest.fixture(scope="session")
+def dicom_manifest(dicom_dir: Path) -> dict[str, dict]:
+    """manifest.json of ../shared/data/dicom keyed by file name."""
+    return {e["file"]: e for e in json.loads((dicom_dir / "manifest.json").read_text())}
+
+
+@pytest.fixture(scope="session")
+def vertebrae_dir() -> Path:
+    """../shared/data/vertebrae: the real CC BY 4.0 vertebra set (YOLO layout)."""
+    return _need(VERTEBRAE_DIR)
