@@ -15,6 +15,7 @@ from spinexr.errors import SpinexrError
 COMMANDS: dict[str, str] = {
     "inspect": "inspect_cmd",
     "phantom": "phantom_cmd",
+    "train": "train_cmd",
 }
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2

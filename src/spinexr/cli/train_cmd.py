@@ -1,0 +1,26 @@
+"""``spinexr train CONFIG.yaml [--out DIR] [--resume]``: run a training recipe."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train models from a recipe (configs/*.yaml)",
+                       description="Train from a YAML recipe; writes checkpoints, metrics and a "
+                                   "model pack under --out.")
+    p.add_argument("config", type=Path, help="training recipe, e.g. configs/vertebrae.yaml")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<name>)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from spinexr.train import load_config
+    from spinexr.train.detector import train_detector
+
+    cfg = load_config(args.config)
+    out = args.out or Path("runs") / cfg.name
+    pack = train_detector(cfg, out, resume=args.resume)
+    print(f"model pack written to {pack}")
+    return 0

@@ -1,0 +1,91 @@
+"""Box detection on radiographs with a YOLO11 ``DetectionModel``: our own pre/post-processing.
+
+Inputs are float images in [0, 1] (bone bright) straight from :mod:`spinexr.io`: no 8-bit
+round trip. Each image is letterboxed to ``imgsz`` (aspect kept, grey padding as in
+ultralytics), replicated to 3 channels, run as one batch, then non-maximum suppression; boxes
+come back in source-pixel coordinates ``[x1, y1, x2, y2]``, clipped to the image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from spinexr.types import Box
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a source image was placed into the square model input."""
+
+    scale: float
+    pad_x: float
+    pad_y: float
+    width: int
+    height: int
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """Resize (H, W) float32 to fit ``size`` x ``size`` keeping aspect, pad with 114/255 grey.
+
+    Returns the (size, size) float32 array and the transform to map boxes back.
+    """
+    from PIL import Image
+
+    h, w = image.shape
+    scale = min(size / h, size / w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = np.asarray(Image.fromarray(np.asarray(image, np.float32), mode="F").resize(
+        (nw, nh), Image.Resampling.BILINEAR if scale > 0.5 else Image.Resampling.BOX))
+    out = np.full((size, size), 114.0 / 255.0, dtype=np.float32)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    out[top:top + nh, left:left + nw] = resized
+    return out, Letterbox(scale=scale, pad_x=left, pad_y=top, width=w, height=h)
+
+
+def unletterbox(xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:
+    """Map (N, 4) boxes from model-input pixels back to the source image, clipped to it."""
+    out = np.empty_like(xyxy, dtype=np.float64)
+    out[:, [0, 2]] = (xyxy[:, [0, 2]] - lb.pad_x) / lb.scale
+    out[:, [1, 3]] = (xyxy[:, [1, 3]] - lb.pad_y) / lb.scale
+    out[:, [0, 2]] = out[:, [0, 2]].clip(0, lb.width)
+    out[:, [1, 3]] = out[:, [1, 3]].clip(0, lb.height)
+    return out
+
+
+class Detector:
+    """A YOLO11 detector with its class names and input size. Not thread-safe for training."""
+
+    def __init__(self, model, names: Sequence[str], imgsz: int, *, device: str = "cpu") -> None:
+        import torch
+
+        self.model = model.to(device).eval()
+        self.names = tuple(names)
+        self.imgsz = int(imgsz)
+        self.device = torch.device(device)
+
+    def predict(self, images: Sequence[np.ndarray], *, conf: float = 0.25, iou: float = 0.6,
+                max_det: int = 300) -> list[list[Box]]:
+        """Detect boxes in each (H, W) float image in [0, 1]; one list of boxes per image."""
+        import torch
+        from ultralytics.utils.nms import non_max_suppression
+
+        if not images:
+            return []
+        boxed = [letterbox(img, self.imgsz) for img in images]
+        batch = torch.from_numpy(np.stack([b[0] for b in boxed]))[:, None].expand(-1, 3, -1, -1)
+        with torch.inference_mode():
+            preds = self.model(batch.contiguous().to(self.device))
+        dets = non_max_suppression(preds, conf_thres=conf, iou_thres=iou, max_det=max_det,
+                                   nc=len(self.names))
+        return [self._boxes(d.cpu().numpy(), lb) for d, (_, lb) in zip(dets, boxed)]
+
+    def _boxes(self, det: np.ndarray, lb: Letterbox) -> list[Box]:
+        xyxy = unletterbox(det[:, :4], lb)
+        out = []
+        for (x1, y1, x2, y2), score, cls in zip(xyxy, det[:, 4], det[:, 5]):
+            if x2 > x1 and y2 > y1:
+                out.append(Box(float(x1), float(y1), float(x2), float(y2),
+                               label=self.names[int(cls)], score=float(score)))
+        return out

@@ -1,0 +1,165 @@
+"""Model packs: one directory per pack, a manifest (the model card) and safetensors weights.
+
+Layout::
+
+    models/<name>/
+      pack.json                  manifest: card, models, thresholds, metrics (see PACK_FORMAT)
+      README.md                  the model card for people (written from the manifest)
+      <model>.safetensors        one file per model, plain state_dict, fp16 where accuracy holds
+
+Loading checks the format version, that every listed file exists and its sha256 matches, and
+raises :class:`~spinexr.errors.ModelPackError` naming the file otherwise. No pickles are read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from spinexr.errors import SpinexrError
+
+PACK_FORMAT = "spinexr-pack"
+PACK_FORMAT_VERSION = 1
+MANIFEST = "pack.json"
+
+
+class ModelPackError(SpinexrError):
+    """A model pack is missing, incomplete, corrupt or of an unknown format version."""
+
+    code = "model_pack_error"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelPack:
+    """A loaded, verified pack. ``manifest`` is the parsed pack.json."""
+
+    root: Path
+    manifest: Mapping[str, Any]
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["version"])
+
+    @property
+    def synthetic(self) -> bool:
+        return bool(self.manifest.get("synthetic", False))
+
+    def model_spec(self, key: str) -> Mapping[str, Any]:
+        models = self.manifest.get("models", {})
+        if key not in models:
+            raise ModelPackError(f"pack has no model {key!r} (has {sorted(models)})", str(self.root))
+        return models[key]
+
+    def state_dict(self, key: str) -> dict:
+        """The float32 state dict of one model, read from its safetensors file."""
+        from safetensors.torch import load_file
+
+        spec = self.model_spec(key)
+        path = self.root / spec["weights"]
+        try:
+            tensors = load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error types for corrupt headers
+            raise ModelPackError(f"cannot read weights: {exc}", str(path)) from exc
+        return {k: v.float() for k, v in tensors.items()}
+
+    def detector(self, key: str, *, device: str = "cpu"):
+        """Build the :class:`~spinexr.models.detector.Detector` stored under ``key`` (cached)."""
+        if (key, device) not in self._cache:
+            from spinexr.models.detector import Detector
+            from spinexr.models.yolo import build_detection_model
+
+            spec = self.model_spec(key)
+            model = build_detection_model(spec["arch"], list(spec["labels"]))
+            try:
+                model.load_state_dict(self.state_dict(key), strict=True)
+            except RuntimeError as exc:
+                raise ModelPackError(f"weights do not fit {spec['arch']}: {exc}",
+                                     str(self.root / spec["weights"])) from exc
+            self._cache[(key, device)] = Detector(model.float(), spec["labels"],
+                                                  spec["input"]["size"], device=device)
+        return self._cache[(key, device)]
+
+
+def load_pack(root: Path | str) -> ModelPack:
+    """Read and verify a pack directory (manifest, format version, files and checksums)."""
+    root = Path(root)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise ModelPackError(f"no {MANIFEST}: not a spinexr model pack", str(root))
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelPackError(f"unreadable manifest: {exc}", str(path)) from exc
+    if manifest.get("format") != PACK_FORMAT or manifest.get("format_version") != PACK_FORMAT_VERSION:
+        raise ModelPackError(
+            f"format {manifest.get('format')!r} version {manifest.get('format_version')!r}; "
+            f"this spinexr reads {PACK_FORMAT!r} version {PACK_FORMAT_VERSION}", str(path))
+    for key, spec in manifest.get("models", {}).items():
+        weights = root / spec["weights"]
+        if not weights.is_file():
+            raise ModelPackError(f"model {key!r}: weights file missing", str(weights))
+        if spec.get("sha256") and sha256_file(weights) != spec["sha256"]:
+            raise ModelPackError(f"model {key!r}: sha256 mismatch, the file is corrupt or was "
+                                 "replaced without updating pack.json", str(weights))
+    return ModelPack(root=root, manifest=manifest)
+
+
+def save_weights(state_dict: Mapping[str, Any], path: Path, *, fp16: bool = True) -> str:
+    """Write a state dict as safetensors (fp16 floats when ``fp16``); returns its sha256."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {k: (v.detach().to(torch.float16) if fp16 and v.is_floating_point() else v.detach())
+               .contiguous().cpu() for k, v in state_dict.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+    return sha256_file(path)
+
+
+def save_pack(root: Path, manifest: Mapping[str, Any]) -> Path:
+    """Write pack.json (sorted, stable) and README.md (the card) into ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    full = {"format": PACK_FORMAT, "format_version": PACK_FORMAT_VERSION, **manifest}
+    (root / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
+    (root / "README.md").write_text(render_card(full))
+    return root
+
+
+def render_card(manifest: Mapping[str, Any]) -> str:
+    """The model card as Markdown, from the manifest."""
+    card = manifest.get("card", {})
+    lines = [f"# Model pack `{manifest['name']}` {manifest['version']}", ""]
+    if manifest.get("synthetic"):
+        lines += ["> **Trained on synthetic phantom images. Not for clinical use.**", ""]
+    for title, key in (("Intended use", "intended_use"), ("Training data", "training_data"),
+                       ("Training command", "command"), ("Limitations", "limitations"),
+                       ("Licence and attribution", "licence")):
+        if card.get(key):
+            body = f"```\n{card[key]}\n```" if key == "command" else str(card[key])
+            lines += [f"## {title}", "", body, ""]
+    lines += ["## Models", ""]
+    for key, spec in manifest.get("models", {}).items():
+        lines.append(f"- `{key}`: {spec.get('kind')} `{spec.get('arch')}`, input "
+                     f"{spec.get('input', {}).get('size')} px, labels {list(spec.get('labels', []))}, "
+                     f"weights `{spec.get('weights')}` ({spec.get('dtype')})")
+    lines += ["", "## Measured metrics", ""]
+    for split, values in manifest.get("metrics", {}).items():
+        shown = ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}"
+                          for k, v in values.items() if not isinstance(v, (dict, list)))
+        lines.append(f"- {split}: {shown}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,196 @@
+"""Train a YOLO11 detector (lesions or vertebrae) from any spinexr dataset layout.
+
+Steps: read the dataset through :mod:`spinexr.data`; export it in ultralytics' layout under
+``<out>/yolo-data`` (raster images are linked, DICOMs rendered once to 16-bit-derived 8-bit PNG
+since ultralytics' loader is 8-bit); train with ultralytics (offline, seeded, no vertical flips,
+model selection on the ``val`` split only); convert the best EMA weights to a safetensors pack;
+evaluate the pack with our own inference path and pycocotools on ``val`` and ``test``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from spinexr.errors import ConfigError
+from spinexr.types import Sample
+from spinexr.train.config import TrainConfig
+
+log = logging.getLogger("spinexr.train")
+
+#: ultralytics augmentation keys we allow a recipe to set; vertical flips stay off (radiographs
+#: have a head end) and colour jitter stays off (grayscale).
+AUGMENT_KEYS = ("fliplr", "degrees", "translate", "scale", "shear", "perspective", "mosaic",
+                "mixup", "hsv_v", "close_mosaic", "erasing")
+_RASTER = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+
+
+def _mapped(label: str, class_map: Mapping[str, str]) -> str:
+    return class_map.get(label, label)
+
+
+def _yolo_line(box, index: int, width: int, height: int) -> str:
+    cx, cy = (box.x1 + box.x2) / 2 / width, (box.y1 + box.y2) / 2 / height
+    return f"{index} {cx:.6f} {cy:.6f} {box.width / width:.6f} {box.height / height:.6f}"
+
+
+def _place_image(sample: Sample, target: Path) -> tuple[int, int]:
+    """Link a raster image or render a DICOM to PNG at ``target``; returns (width, height)."""
+    from PIL import Image
+
+    from spinexr.io import read_radiograph, save_png
+
+    if sample.image_path.suffix.lower() in _RASTER:
+        target = target.parent / (target.name + sample.image_path.suffix.lower())
+        if not target.exists():
+            os.symlink(sample.image_path.resolve(), target)
+        if sample.width and sample.height:
+            return sample.width, sample.height
+        with Image.open(sample.image_path) as im:
+            return im.size
+    image = read_radiograph(sample.image_path)
+    save_png(image.pixels, target.parent / (target.name + ".png"))
+    return image.width, image.height
+
+
+def export_yolo(splits: Mapping[str, Sequence[Sample]], names: Sequence[str],
+                class_map: Mapping[str, str], out: Path) -> Path:
+    """Write an ultralytics dataset (images linked, labels as txt) and return its data.yaml."""
+    import yaml
+
+    index = {name: i for i, name in enumerate(names)}
+    for split, samples in splits.items():
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for s in samples:
+            w, h = _place_image(s, out / "images" / split / s.image_id)
+            lines = [_yolo_line(b, index[_mapped(b.label, class_map)], w, h) for b in s.boxes]
+            (out / "labels" / split / f"{s.image_id}.txt").write_text("\n".join(lines) + "\n"
+                                                                       if lines else "")
+    data_yaml = out / "data.yaml"
+    doc = {"path": str(out.resolve()), "names": dict(enumerate(names)),
+           **{k: f"images/{k}" for k in splits}}
+    data_yaml.write_text(yaml.safe_dump(doc, sort_keys=True))
+    return data_yaml
+
+
+def _device(requested: str | None) -> str:
+    import torch
+
+    if requested in (None, "auto"):
+        return "0" if torch.cuda.is_available() else "cpu"
+    return str(requested)
+
+
+def _train_args(cfg: TrainConfig, data_yaml: Path, out: Path) -> dict:
+    t, m = cfg.train, cfg.model
+    unknown = set(t.get("augment", {})) - set(AUGMENT_KEYS)
+    if unknown:
+        raise ConfigError(f"train.augment keys {sorted(unknown)} not allowed; use {AUGMENT_KEYS}",
+                          str(cfg.source))
+    device = _device(t.get("device"))
+    return dict(data=str(data_yaml), epochs=int(t.get("epochs", 100)), imgsz=int(m["imgsz"]),
+                batch=int(t.get("batch", 16)), patience=int(t.get("patience", 30)),
+                seed=int(t.get("seed", 0)), deterministic=True, workers=int(t.get("workers", 2)),
+                device=device, amp=device != "cpu", pretrained=False, plots=True,
+                lr0=float(t.get("lr0", 0.01)), optimizer=str(t.get("optimizer", "auto")),
+                cos_lr=bool(t.get("cos_lr", False)), fraction=float(t.get("fraction", 1.0)),
+                project=str(out.resolve()), name="yolo",
+                exist_ok=True, verbose=False, flipud=0.0, hsv_h=0.0, hsv_s=0.0,
+                **{k: v for k, v in t.get("augment", {}).items()})
+
+
+def names_of(cfg: TrainConfig, classes: Sequence[str]) -> list[str]:
+    """Class names after the recipe's class_map, in the dataset's order, without duplicates."""
+    return list(dict.fromkeys(_mapped(c, cfg.data.class_map) for c in classes))
+
+
+def _load_splits(cfg: TrainConfig) -> tuple[dict[str, tuple[Sample, ...]], tuple[str, ...]]:
+    from spinexr.data import load_dataset
+
+    splits, classes = {}, ()
+    for role, split in cfg.data.splits.items():
+        loaded = load_dataset(cfg.data.root, cfg.data.format, split=split)
+        splits[role] = loaded.samples
+        classes = classes or loaded.classes
+    return splits, classes
+
+
+def evaluate_detector(detector, samples: Sequence[Sample], class_map: Mapping[str, str],
+                      *, conf: float = 0.001, batch: int = 8) -> dict:
+    """COCO mAP of ``detector`` on ``samples`` through the shared inference path."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from spinexr.evaluate import coco_map
+    from spinexr.io import read_radiograph
+
+    truth, preds, sizes = [], [], []
+    for start in tqdm(range(0, len(samples), batch), desc="evaluate", unit="batch",
+                      file=sys.stderr, disable=None):
+        chunk = samples[start:start + batch]
+        images = [read_radiograph(s.image_path) for s in chunk]
+        preds += detector.predict([im.pixels for im in images], conf=conf, max_det=300)
+        truth += [[replace(b, label=_mapped(b.label, class_map)) for b in s.boxes] for s in chunk]
+        sizes += [(im.width, im.height) for im in images]
+    return coco_map(truth, preds, sizes, detector.names)
+
+
+def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path:
+    """Train, pack and evaluate; returns the pack directory ``<out>/pack``."""
+    from spinexr.models.pack import load_pack, save_pack, save_weights
+    from spinexr.models.yolo import import_ultralytics, state_dict_from_checkpoint
+
+    splits, classes = _load_splits(cfg)
+    names = names_of(cfg, classes)
+    train_splits = {k: v for k, v in splits.items() if k in ("train", "val")}
+    data_yaml = export_yolo(train_splits, names, cfg.data.class_map, out / "yolo-data")
+    ul = import_ultralytics()
+    last = out / "yolo" / "weights" / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise ConfigError("nothing to resume: no checkpoint", str(last))
+        ul.YOLO(str(last)).train(resume=True)
+    else:
+        ul.YOLO(f"{cfg.model['arch']}.yaml", task="detect").train(**_train_args(cfg, data_yaml, out))
+    state, _ = state_dict_from_checkpoint(out / "yolo" / "weights" / "best.pt")
+    pack_dir = out / "pack"
+    key = str(cfg.model.get("key", "detector"))
+    weights = f"{key}.safetensors"
+    spec = {"kind": "detector", "arch": cfg.model["arch"], "weights": weights, "dtype": "float16",
+            "labels": names, "input": {"size": int(cfg.model["imgsz"]), "channels": 3,
+                                       "range": [0.0, 1.0], "letterbox": True},
+            "thresholds": {"conf": float(cfg.model.get("conf", 0.25)), "iou": 0.6},
+            "sha256": save_weights(state, pack_dir / weights, fp16=True)}
+    manifest = _manifest(cfg, {key: spec}, {})
+    save_pack(pack_dir, manifest)
+    pack = load_pack(pack_dir)
+    metrics = {role: evaluate_detector(pack.detector(key), splits[role], cfg.data.class_map)
+               for role in ("val", "test") if role in splits}
+    save_pack(pack_dir, _manifest(cfg, {key: spec}, metrics))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return pack_dir
+
+
+def _manifest(cfg: TrainConfig, models: dict, metrics: dict) -> dict:
+    card = dict(cfg.card)
+    card.setdefault("command", "spinexr train " + shlex.quote(_repo_relative(cfg.source)))
+    summary = {role: {k: v for k, v in m.items() if k != "per_class"} for role, m in metrics.items()}
+    return {"name": cfg.name, "version": str(cfg.card.get("version", "1.0.0")),
+            "synthetic": bool(cfg.card.get("synthetic", False)), "card": card, "models": models,
+            "metrics": summary,
+            "per_class": {role: m.get("per_class", {}) for role, m in metrics.items()},
+            "test_set": {"format": cfg.data.format, "split": cfg.data.splits.get("test"),
+                         "root": _repo_relative(cfg.data.root)}}
+
+
+def _repo_relative(path: Path) -> str:
+    try:
+        return os.path.relpath(path, Path.cwd())
+    except ValueError:
+        return str(path)
