@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR)/study
 	$(VENV)/bin/spinexr phantom --n 2 --seed 7 --out $(DEMO_DIR)/study --layout vindr
-	$(VENV)/bin/spinexr inspect $(DEMO_DIR)/study/train_images/*.dicom --png $(DEMO_DIR)/preview.png
-	@echo "demo: phantom study in $(DEMO_DIR)/study, preview of the last image in $(DEMO_DIR)/preview.png"
+	mkdir -p $(DEMO_DIR)/previews
+	$(VENV)/bin/spinexr inspect $(DEMO_DIR)/study/train_images/*.dicom --png $(DEMO_DIR)/previews/ --max-side 1024
+	@echo "demo: phantom study in $(DEMO_DIR)/study, previews in $(DEMO_DIR)/previews/"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

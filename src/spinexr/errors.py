@@ -22,6 +22,12 @@ class SpinexrError(Exception):
         super().__init__(f"{source}: {reason}" if source else reason)
 
 
+class FileAccessError(SpinexrError, OSError):
+    """A file that cannot be read or written (missing, permissions, disk full)."""
+
+    code = "file_access"
+
+
 class NotAnImageError(SpinexrError):
     """Neither DICOM nor a raster image format that spinexr reads."""
 

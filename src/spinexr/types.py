@@ -65,7 +65,7 @@ class ReadInfo:
         transfer_syntax_name: its name (DICOM only).
         photometric: Photometric Interpretation as read (raster: ``"MONOCHROME2"``).
         bits_stored: bits per stored sample.
-        lut_path: the display pipeline applied, e.g. ``"rescale(0.684,200) > window(LINEAR) > invert"``.
+        lut_path: the display pipeline applied, e.g. ``"rescale(0.684,200) > window(1600,2800,LINEAR) > invert"``.
         stored_shape: (rows, columns) of the stored image.
         reduce: reduced-resolution decoding level (image shrunk by ``2**reduce``), 0 for full size.
         decode_seconds: wall time to decode and normalize.

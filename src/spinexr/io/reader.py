@@ -1,0 +1,110 @@
+"""``read_radiograph``: one entry point for DICOM, PNG, JPEG and TIFF radiographs."""
+from __future__ import annotations
+
+import os
+
+from spinexr.errors import (ConfigError, FileAccessError, ImageTooLargeError, NotAnImageError,
+                            SpinexrError)
+from spinexr.io.codestream import JPEG_SOI, PNG_SIGNATURE, TIFF_SIGNATURES
+from spinexr.io.policy import RADIOGRAPH_POLICY, ModalityPolicy
+from spinexr.types import Radiograph
+
+#: Default pixel limit (rows x columns x frames): 50 million, e.g. 7000 x 7000. Real
+#: radiographs are under 20 million (a 43 x 43 cm detector at 0.1 mm is 18.5 million), and the
+#: limit stays below Pillow's own warning threshold (89 million).
+DEFAULT_MAX_PIXELS = 50_000_000
+
+#: Largest ``reduce`` accepted (1/65536 of the size is already a single pixel).
+MAX_REDUCE = 16
+
+_DICOM_FIRST_GROUPS = (0x0002, 0x0008)  # the first element of a DICOM file without preamble
+
+
+def read_radiograph(src: str | os.PathLike | bytes, *, policy: ModalityPolicy = RADIOGRAPH_POLICY,
+                    max_pixels: int = DEFAULT_MAX_PIXELS, reduce: int = 0,
+                    name: str | None = None) -> Radiograph:
+    """Read a radiograph from a DICOM, PNG, JPEG or TIFF file (path) or its bytes.
+
+    Args:
+        src: a path, or the file's bytes.
+        policy: which DICOM modalities are accepted (raster files count as unknown modality).
+        max_pixels: refuse images whose header claims more rows x columns x frames, before
+            decoding anything (decompression bombs).
+        reduce: decode at 1/2**reduce of the size: JPEG 2000 at that resolution level directly,
+            other formats at full size then area-averaged. The result has
+            (ceil(H / 2**reduce), ceil(W / 2**reduce)) pixels and a scaled spacing.
+        name: what messages call the input when ``src`` is bytes (default ``"<bytes>"``);
+            for paths, the path.
+
+    Returns:
+        A :class:`~spinexr.types.Radiograph`: ``pixels`` float32 (H, W) in [0, 1], bone bright,
+        read-only; ``spacing_mm`` ``None`` when unknown; ``info.lut_path`` the display stages.
+
+    Raises:
+        NotAnImageError: neither DICOM nor PNG/JPEG/TIFF.
+        NoPixelDataError: DICOM without Pixel Data.
+        CorruptImageError: truncated or undecodable data, or a header contradicting the data.
+        UnsupportedImageError: colour, palette, multi-frame, unknown transfer syntax.
+        ModalityNotAllowedError: the DICOM modality is outside ``policy``.
+        ImageTooLargeError: over ``max_pixels``.
+        SpinexrError: the file cannot be read at all.
+        ConfigError: bad ``max_pixels`` or ``reduce``.
+    """
+    if not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+    if not isinstance(reduce, int) or not 0 <= reduce <= MAX_REDUCE:
+        raise ConfigError(f"reduce must be an integer 0..{MAX_REDUCE}, got {reduce!r}")
+    data, source, path = _load(src, name, max_pixels)
+    kind = sniff(data)
+    if kind == "dicom":
+        from spinexr.io.dicom import read_dicom
+
+        return read_dicom(data, source, path, policy, max_pixels, reduce)
+    if kind is not None:
+        from spinexr.io.raster import read_raster
+
+        return read_raster(data, kind, source, path, policy, max_pixels, reduce)
+    raise NotAnImageError(
+        "not DICOM (no 'DICM' at byte 128 and no DICOM element at the start) and not a PNG, "
+        "JPEG or TIFF image" + (" (the file is empty)" if not data else ""), source)
+
+
+def sniff(data: bytes) -> str | None:
+    """``"dicom"``, ``"png"``, ``"jpeg"``, ``"tiff"`` from the first bytes, else ``None``."""
+    if data[128:132] == b"DICM":
+        return "dicom"
+    if data.startswith(PNG_SIGNATURE):
+        return "png"
+    if data.startswith(JPEG_SOI + b"\xff"):
+        return "jpeg"
+    if data[:4] in TIFF_SIGNATURES:
+        return "tiff"
+    if len(data) >= 8:
+        little, big = int.from_bytes(data[:2], "little"), int.from_bytes(data[:2], "big")
+        if little in _DICOM_FIRST_GROUPS or big in _DICOM_FIRST_GROUPS:
+            return "dicom"
+    return None
+
+
+def _load(src: str | os.PathLike | bytes, name: str | None,
+          max_pixels: int) -> tuple[bytes, str, str | None]:
+    """(bytes, the name messages use, the path or None)."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src), name or "<bytes>", None
+    if not isinstance(src, (str, os.PathLike)):
+        raise TypeError(f"src must be a path or bytes, got {type(src).__name__}")
+    path = os.fspath(src)
+    source = name or str(path)
+    limit = max_pixels * 8 + (64 << 20)  # 8 bytes a pixel plus 64 MiB of header is generous
+    try:
+        size = os.stat(path).st_size
+        if size > limit:
+            raise ImageTooLargeError(
+                f"the file is {size:,} bytes, more than any image of {max_pixels:,} pixels "
+                "needs", source)
+        with open(path, "rb") as handle:
+            return handle.read(), source, str(path)
+    except SpinexrError:
+        raise
+    except OSError as exc:
+        raise FileAccessError(f"cannot read the file ({exc.strerror or exc})", source) from exc
