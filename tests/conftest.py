@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+# Tests never touch the network: an accidental hub download fails at once instead of retrying.
+for _key, _value in {"HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0",
+                     "NO_ALBUMENTATIONS_UPDATE": "1"}.items():
+    os.environ.setdefault(_key, _value)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPINEXR_SHARED", REPO.parent / "shared")).resolve()
 DICOM_DIR = SHARED / "data" / "dicom"
