@@ -1,0 +1,82 @@
+"""spinexr phantom: deterministic dataset trees in every layout."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from spinexr.cli import main
+from spinexr.cli.phantom_cmd import image_seed
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def _run(out: Path, *extra: str) -> int:
+    return main(["phantom", "--n", "3", "--seed", "5", "--out", str(out), "--size", "256", "224",
+                 "--quiet", *extra])
+
+
+@pytest.mark.parametrize("extra", [
+    (), ("--transfer-syntax", "rle"), ("--layout", "coco"), ("--layout", "yolo"),
+    ("--layout", "folders", "--classes", "degeneration"),
+    ("--task", "mri", "--layout", "folders"), ("--task", "mri", "--layout", "coco"),
+])
+def test_same_arguments_give_byte_identical_trees(tmp_path, extra):
+    assert _run(tmp_path / "a", *extra) == 0
+    assert _run(tmp_path / "b", *extra) == 0
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    assert a and a == b
+
+
+def test_vindr_layout_reads_back(tmp_path, capsys):
+    assert _run(tmp_path / "ds", "--transfer-syntax", "jpegls", "--abnormal-rate", "1") == 0
+    assert "wrote 3 xray image(s)" in capsys.readouterr().out
+    files = sorted((tmp_path / "ds" / "train_images").glob("*.dicom"))
+    assert [f.stem for f in files] == [f"phantom-5-{i:05d}" for i in range(3)]
+    rows = list(csv.DictReader((tmp_path / "ds" / "annotations" / "train.csv").open()))
+    assert {r["image_id"] for r in rows} == {f.stem for f in files}
+    assert all(r["lesion_type"] != "No finding" for r in rows)
+    ds = pydicom.dcmread(files[0])
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.JPEGLSLossless
+    assert (ds.Rows, ds.Columns) == (256, 224) and ds.pixel_array.shape == (256, 224)
+    assert {r["study_id"] for r in rows if r["image_id"] == files[0].stem} == {
+        ds.StudyInstanceUID}
+
+
+def test_image_i_does_not_depend_on_n(tmp_path):
+    main(["phantom", "--n", "1", "--seed", "5", "--out", str(tmp_path / "one"), "--size", "256",
+          "224", "--quiet"])
+    _run(tmp_path / "three")
+    name = "train_images/phantom-5-00000.dicom"
+    assert _tree(tmp_path / "one")[name] == _tree(tmp_path / "three")[name]
+
+
+def test_image_seeds_are_distinct_and_stable():
+    seeds = [image_seed(5, i) for i in range(100)]
+    assert len(set(seeds)) == 100 and seeds == [image_seed(5, i) for i in range(100)]
+    assert image_seed(5, 0) != image_seed(6, 0)
+
+
+def test_mri_folders_has_one_crop_per_region(tmp_path):
+    assert main(["phantom", "--n", "2", "--seed", "1", "--out", str(tmp_path), "--task", "mri",
+                 "--layout", "folders", "--quiet"]) == 0
+    crops = list(tmp_path.rglob("*.png"))
+    assert len(crops) == 10
+    assert {p.parent.name for p in crops} <= {"normal", "mild", "moderate", "severe"}
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--task", "mri"], "vindr layout"), (["--n", "0"], "--n"),
+    (["--classes", "cervical", "--layout", "folders", "--region", "lumbar"], "cervical"),
+])
+def test_bad_arguments_exit_2(tmp_path, capsys, args, msg):
+    argv = ["phantom", "--n", "1", "--out", str(tmp_path / "x"), "--quiet"] + args
+    if "--n" in args:
+        argv = ["phantom", "--out", str(tmp_path / "x"), "--quiet"] + args
+    assert main(argv) == 2
+    assert msg in capsys.readouterr().err
