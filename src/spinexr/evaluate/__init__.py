@@ -1,4 +1,23 @@
-"""Metrics (pure: arrays and boxes in, dicts out) and plots."""
+"""Metrics (pure: arrays and boxes in, dicts out) and plots (:mod:`spinexr.evaluate.plots`,
+imported on use so that metrics never pull in matplotlib)."""
+from spinexr.evaluate.calibration import (brier_score, calibration_metrics,
+                                          expected_calibration_error)
+from spinexr.evaluate.classification import (auroc, auroc_ci, binary_metrics, bootstrap_indices,
+                                             grade_metrics, operating_point_metrics, roc_band,
+                                             threshold_metrics)
 from spinexr.evaluate.detection import coco_map
 
-__all__ = ["coco_map"]
+__all__ = [
+    "auroc",
+    "auroc_ci",
+    "binary_metrics",
+    "bootstrap_indices",
+    "brier_score",
+    "calibration_metrics",
+    "coco_map",
+    "expected_calibration_error",
+    "grade_metrics",
+    "operating_point_metrics",
+    "roc_band",
+    "threshold_metrics",
+]

@@ -186,7 +186,8 @@ def _manifest(cfg: TrainConfig, models: dict, metrics: dict) -> dict:
             "metrics": summary,
             "per_class": {role: m.get("per_class", {}) for role, m in metrics.items()},
             "test_set": {"format": cfg.data.format, "split": cfg.data.splits.get("test"),
-                         "root": _repo_relative(cfg.data.root)}}
+                         "root": _repo_relative(cfg.data.root),
+                         "class_map": dict(cfg.data.class_map)}}
 
 
 def _repo_relative(path: Path) -> str:
