@@ -57,6 +57,41 @@ def _place_image(sample: Sample, target: Path) -> tuple[int, int]:
     return image.width, image.height
 
 
+def copy_paste_samples(samples: Sequence[Sample], out: Path, *, n_images: int,
+                       patches_per_image: int = 2, ratio: float = 0.25, seed: int = 0
+                       ) -> list[Sample]:
+    """Make ``n_images`` extra training images with rare-class lesions pasted in (PNG in ``out``).
+
+    Rare = fewer boxes than ``ratio`` x the most frequent class (see
+    :func:`spinexr.train.copy_paste.rare_classes`). Backgrounds and donors are training images
+    only, so nothing from validation or test leaks in.
+    """
+    from collections import Counter
+
+    import numpy as np
+
+    from spinexr.io import read_radiograph, save_png
+    from spinexr.train.copy_paste import cut_patch, paste, rare_classes
+
+    rare = rare_classes(dict(Counter(b.label for s in samples for b in s.boxes)), ratio)
+    donors = [(s, b) for s in samples for b in s.boxes if b.label in rare]
+    if not donors or n_images <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    made = []
+    for i in range(n_images):
+        base = samples[int(rng.integers(len(samples)))]
+        picks = [donors[int(j)] for j in rng.integers(len(donors), size=patches_per_image)]
+        patches = [cut_patch(read_radiograph(s.image_path).pixels, b) for s, b in picks]
+        pixels, boxes = paste(read_radiograph(base.image_path).pixels, base.boxes, patches, rng)
+        path = out / f"copy-paste-{i:05d}.png"
+        save_png(pixels, path)
+        made.append(Sample(image_id=path.stem, image_path=path, group=base.group, boxes=boxes,
+                           label=1, width=pixels.shape[1], height=pixels.shape[0]))
+    return made
+
+
 def export_yolo(splits: Mapping[str, Sequence[Sample]], names: Sequence[str],
                 class_map: Mapping[str, str], out: Path) -> Path:
     """Write an ultralytics dataset (images linked, labels as txt) and return its data.yaml."""
@@ -64,16 +99,16 @@ def export_yolo(splits: Mapping[str, Sequence[Sample]], names: Sequence[str],
 
     index = {name: i for i, name in enumerate(names)}
     for split, samples in splits.items():
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        (out / split / "images").mkdir(parents=True, exist_ok=True)
+        (out / split / "labels").mkdir(parents=True, exist_ok=True)
         for s in samples:
-            w, h = _place_image(s, out / "images" / split / s.image_id)
+            w, h = _place_image(s, out / split / "images" / s.image_id)
             lines = [_yolo_line(b, index[_mapped(b.label, class_map)], w, h) for b in s.boxes]
-            (out / "labels" / split / f"{s.image_id}.txt").write_text("\n".join(lines) + "\n"
+            (out / split / "labels" / f"{s.image_id}.txt").write_text("\n".join(lines) + "\n"
                                                                        if lines else "")
     data_yaml = out / "data.yaml"
     doc = {"path": str(out.resolve()), "names": dict(enumerate(names)),
-           **{k: f"images/{k}" for k in splits}}
+           **{k: f"{k}/images" for k in splits}}
     data_yaml.write_text(yaml.safe_dump(doc, sort_keys=True))
     return data_yaml
 
@@ -149,6 +184,14 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
     splits, classes = _load_splits(cfg)
     names = names_of(cfg, classes)
     train_splits = {k: v for k, v in splits.items() if k in ("train", "val")}
+    cp = dict(cfg.train.get("copy_paste") or {})
+    if cp.get("images", 0):
+        extra = copy_paste_samples(train_splits["train"], out / "copy-paste",
+                                   n_images=int(cp["images"]),
+                                   patches_per_image=int(cp.get("per_image", 2)),
+                                   ratio=float(cp.get("ratio", 0.25)),
+                                   seed=int(cfg.train.get("seed", 0)))
+        train_splits["train"] = tuple(train_splits["train"]) + tuple(extra)
     data_yaml = export_yolo(train_splits, names, cfg.data.class_map, out / "yolo-data")
     ul = import_ultralytics()
     last = out / "yolo" / "weights" / "last.pt"
