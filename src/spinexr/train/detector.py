@@ -198,7 +198,8 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
     if resume:
         if not last.is_file():
             raise ConfigError("nothing to resume: no checkpoint", str(last))
-        ul.YOLO(str(last)).train(resume=True)
+        if not _finished(last):  # a finished run is only packed and evaluated again
+            ul.YOLO(str(last)).train(resume=True)
     else:
         ul.YOLO(f"{cfg.model['arch']}.yaml", task="detect").train(**_train_args(cfg, data_yaml, out))
     state, _ = state_dict_from_checkpoint(out / "yolo" / "weights" / "best.pt")
@@ -218,6 +219,13 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
     save_pack(pack_dir, _manifest(cfg, {key: spec}, metrics))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return pack_dir
+
+
+def _finished(checkpoint: Path) -> bool:
+    """ultralytics marks a checkpoint of a completed run with epoch -1 (optimizer stripped)."""
+    import torch
+
+    return torch.load(checkpoint, map_location="cpu", weights_only=False).get("epoch") == -1
 
 
 def _manifest(cfg: TrainConfig, models: dict, metrics: dict) -> dict:
