@@ -94,6 +94,44 @@ class ModelPack:
                                                   spec["input"]["size"], device=device)
         return self._cache[(key, device)]
 
+    def classifier(self, key: str, *, device: str = "cpu"):
+        """Build the :class:`~spinexr.models.classifier.Classifier` stored under ``key`` (cached).
+
+        The spec names ``arch``, ``head``, ``labels`` and ``input`` (the
+        :class:`~spinexr.models.classifier.Preprocess` fields), as the classify recipe writes.
+        """
+        if ("classifier", key, device) not in self._cache:
+            from spinexr.models.classifier import Classifier, Preprocess, create_classifier
+
+            spec = self.model_spec(key)
+            if spec.get("kind") != "classifier":
+                raise ModelPackError(f"model {key!r} is a {spec.get('kind')!r}, not a classifier",
+                                     str(self.root))
+            labels = list(spec["labels"])
+            model = create_classifier(spec["arch"], len(labels), head=spec["head"],
+                                      in_chans=int(spec["input"].get("channels", 1)))
+            try:
+                model.load_state_dict(self.state_dict(key), strict=True)
+            except RuntimeError as exc:
+                raise ModelPackError(f"weights do not fit {spec['arch']}: {exc}",
+                                     str(self.root / spec["weights"])) from exc
+            self._cache[("classifier", key, device)] = Classifier(
+                model.float(), labels, spec["head"], Preprocess.from_dict(spec["input"]),
+                device=device, name=key, temperature=float(spec.get("temperature", 1.0)))
+        return self._cache[("classifier", key, device)]
+
+    def triage(self, *, device: str = "cpu"):
+        """The :class:`~spinexr.models.ensemble.TriageEnsemble` described by ``ensemble``."""
+        from spinexr.models.ensemble import TriageEnsemble
+
+        spec = self.manifest.get("ensemble")
+        if not spec:
+            raise ModelPackError("pack has no 'ensemble' entry (not a triage pack)",
+                                 str(self.root / MANIFEST))
+        members = {k: self.classifier(k, device=device) for k in spec["members"]}
+        return TriageEnsemble(members, spec["weights"], spec.get("temperatures"),
+                              spec.get("operating_points"))
+
 
 def load_pack(root: Path | str) -> ModelPack:
     """Read and verify a pack directory (manifest, format version, files and checksums)."""
