@@ -17,10 +17,16 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spinexr.train import load_config
-    from spinexr.train.detector import train_detector
 
     cfg = load_config(args.config)
     out = args.out or Path("runs") / cfg.name
-    pack = train_detector(cfg, out, resume=args.resume)
+    if cfg.task == "classify":
+        from spinexr.train.classify import train_classifier_recipe
+
+        pack = train_classifier_recipe(cfg, out, resume=args.resume)
+    else:
+        from spinexr.train.detector import train_detector
+
+        pack = train_detector(cfg, out, resume=args.resume)
     print(f"model pack written to {pack}")
     return 0

@@ -1,5 +1,9 @@
 """Training recipes: a YAML file -> a validated, frozen :class:`TrainConfig`.
 
+``task: detect`` recipes are checked by :mod:`spinexr.train.detector`; ``task: classify``
+recipes by :func:`parse_recipe` here (``model.head/labels/input/members[]/crop`` and the
+``train`` keys in :data:`TRAIN_KEYS`; configs/dernet-vindr.yaml documents each one).
+
 Relative data paths in a recipe are resolved against the recipe's own directory, so
 ``configs/vertebrae.yaml`` can name ``../../shared/data/vertebrae`` from any working directory.
 """
@@ -7,19 +11,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from spinexr.errors import ConfigError
 
-TASKS = ("detect",)
+if TYPE_CHECKING:  # heavy (torch); imported where used
+    from spinexr.models.classifier import Preprocess
+    from spinexr.train.engine import EngineConfig
+
+#: ``detect``: a YOLO detector (:mod:`spinexr.train.detector`); ``classify``: image classifiers,
+#: a k-fold ensemble for triage or one grading model (:mod:`spinexr.train.classify`).
+TASKS = ("detect", "classify")
 
 
 @dataclass(frozen=True)
 class DataConfig:
+    """Where the data is. ``splits`` maps roles (train, val, test) to the dataset's split names.
+
+    ``target`` (classify only) names the image-level class index: ``label`` (``Sample.label``,
+    e.g. VinDr normal/abnormal or the class folder) or ``grades.<name>`` (``Sample.grades``).
+    """
+
     root: Path
     format: str | None = None
     splits: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "val": "val"})
     class_map: Mapping[str, str] = field(default_factory=dict)
+    target: str = "label"
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,23 @@ def _require(raw: Mapping[str, Any], key: str, where: Path) -> Any:
     return raw[key]
 
 
+def _check_splits(task: str, splits: Mapping[str, str], path: Path) -> None:
+    if task == "detect" and ("train" not in splits or "val" not in splits):
+        raise ConfigError("data.splits needs 'train' and 'val' (model selection never uses test)",
+                          str(path))
+    if task == "classify":
+        if "train" not in splits:
+            raise ConfigError("data.splits needs 'train'", str(path))
+        if "val" in splits:
+            raise ConfigError("data.splits.val: the classify task validates on k folds of "
+                              "'train' (out-of-fold); remove 'val' or merge it into train",
+                              str(path))
+        unknown = sorted(set(splits) - {"train", "test"})
+        if unknown:
+            raise ConfigError(f"data.splits roles {unknown}: use 'train' and optionally 'test'",
+                              str(path))
+
+
 def load_config(path: Path | str) -> TrainConfig:
     """Parse and validate a training recipe."""
     import yaml
@@ -57,13 +91,162 @@ def load_config(path: Path | str) -> TrainConfig:
         raise ConfigError(f"task {task!r} is not one of {TASKS}", str(path))
     data = dict(_require(raw, "data", path))
     root = Path(str(_require(data, "root", path)))
+    default_splits = {"train": "train", "val": "val"} if task == "detect" else {"train": "train"}
     data_cfg = DataConfig(root=(path.parent / root).resolve() if not root.is_absolute() else root,
                           format=data.get("format"),
-                          splits=dict(data.get("splits") or {"train": "train", "val": "val"}),
-                          class_map=dict(data.get("class_map") or {}))
-    if "train" not in data_cfg.splits or "val" not in data_cfg.splits:
-        raise ConfigError("data.splits needs 'train' and 'val' (model selection never uses test)",
-                          str(path))
+                          splits=dict(data.get("splits") or default_splits),
+                          class_map=dict(data.get("class_map") or {}),
+                          target=str(data.get("target", "label")))
+    _check_splits(task, data_cfg.splits, path)
     return TrainConfig(name=str(raw.get("name", path.stem)), task=task, data=data_cfg,
                        model=dict(_require(raw, "model", path)), train=dict(raw.get("train") or {}),
                        card=dict(raw.get("card") or {}), source=path.resolve())
+
+
+# --------------------------------------------------------------------------- classify
+#: ``train:`` keys of a classify recipe (members may override any of them under ``train:``).
+TRAIN_KEYS = ("folds", "seed", "epochs", "patience", "batch", "lr", "weight_decay", "schedule",
+              "warmup_epochs", "balanced", "monitor", "loss", "augment", "device", "amp",
+              "grad_clip", "eval_batch", "final", "operating_points", "weight_step",
+              "calibrate", "cache_dir", "progress", "tensorboard", "threads")
+_MONITOR = {"binary": "auroc", "softmax": "balanced_accuracy", "ordinal": "qwk"}
+
+
+@dataclass(frozen=True)
+class Member:
+    """One backbone of the recipe with its resolved settings."""
+
+    key: str
+    arch: str
+    drop_rate: float
+    pre: Preprocess
+    train: Mapping[str, Any]
+    init_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ClassifyRecipe:
+    """The validated ``model`` / ``train`` sections of a classify recipe."""
+
+    head: str
+    labels: tuple[str, ...]
+    members: tuple[Member, ...]
+    folds: int
+    seed: int
+    operating_points: Mapping[str, float]
+    weight_step: float
+    calibrate: bool
+    crop: Mapping[str, Any] | None
+    cache_dir: Path | None
+
+
+def _labels(cfg: TrainConfig, classes: Sequence[str]) -> tuple[str, ...]:
+    from spinexr.labels import TRIAGE_CLASSES
+    from spinexr.models.grading import GRADING_TASKS
+
+    if cfg.model.get("labels"):
+        return tuple(str(x) for x in cfg.model["labels"])
+    target = cfg.data.target
+    if target.startswith("grades.") and target[7:] in GRADING_TASKS:
+        return GRADING_TASKS[target[7:]][0]
+    if target == "label" and classes:
+        return tuple(classes)
+    if target == "label":
+        return TRIAGE_CLASSES
+    raise ConfigError(f"cannot tell the classes of target {target!r}; list them in model.labels",
+                      str(cfg.source))
+
+
+def _check_member(member: Member, head: str, num_classes: int) -> None:
+    """Fail on a bad augment / loss / monitor setting now, not after hours of caching."""
+    import numpy as np
+
+    from spinexr.models.classifier import output_width
+    from spinexr.train.augment import AugmentConfig
+    from spinexr.train.classify import head_metrics
+    from spinexr.train.losses import make_loss
+
+    AugmentConfig.from_mapping(member.train.get("augment"))
+    make_loss(head, member.train.get("loss"))
+    monitor = engine_config(member, head, 0).monitor
+    dummy = np.zeros((2, output_width(head, num_classes)), np.float32)
+    known = {"val_loss", *head_metrics(dummy, np.array([0, 1]), head)}
+    if monitor not in known:
+        raise ConfigError(f"monitor {monitor!r} is not measured for the {head} head; use one "
+                          f"of {sorted(known)}", f"model.members[{member.key}].train.monitor")
+
+
+def parse_recipe(cfg: TrainConfig, classes: Sequence[str] = ()) -> ClassifyRecipe:
+    """Validate ``model`` and ``train`` of a classify recipe (see configs/dernet-vindr.yaml).
+
+    Args:
+        cfg: a ``task: classify`` recipe.
+        classes: the image classes of a class-per-folder dataset (``()`` for other layouts).
+    """
+    from spinexr.models.classifier import Preprocess, output_width
+
+    src = str(cfg.source)
+    unknown = sorted(set(cfg.train) - set(TRAIN_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown train keys {unknown}; known: {list(TRAIN_KEYS)}", src)
+    labels = _labels(cfg, classes)
+    head = str(cfg.model.get("head") or ("binary" if len(labels) == 2 else "softmax"))
+    output_width(head, len(labels))
+    base_input = dict(cfg.model.get("input") or {})
+    members = []
+    for i, raw in enumerate(cfg.model.get("members") or []):
+        if "arch" not in raw:
+            raise ConfigError(f"model.members[{i}] needs 'arch'", src)
+        pre = Preprocess.from_dict({"size": 224, **base_input, **(raw.get("input") or {})})
+        over = dict(raw.get("train") or {})
+        bad = sorted(set(over) - set(TRAIN_KEYS))
+        if bad:
+            raise ConfigError(f"model.members[{i}].train has unknown keys {bad}", src)
+        init = raw.get("init")
+        member = Member(key=str(raw.get("key", raw["arch"])), arch=str(raw["arch"]),
+                        drop_rate=float(raw.get("drop_rate", 0.0)), pre=pre,
+                        train={**cfg.train, **over},
+                        init_file=None if not init else (cfg.source.parent / str(init)))
+        _check_member(member, head, len(labels))
+        members.append(member)
+    if not members:
+        raise ConfigError("model.members lists no backbone", src)
+    if len({m.key for m in members}) != len(members):
+        raise ConfigError(f"model.members keys repeat: {[m.key for m in members]}", src)
+    if head != "binary" and len(members) > 1:
+        raise ConfigError(f"{len(members)} members with a {head} head: ensembles are for binary "
+                          "triage; grade with one member", src)
+    t = cfg.train
+    if t.get("final", "retrain") != "retrain":
+        raise ConfigError(f"train.final {t.get('final')!r}: only 'retrain' is supported", src)
+    ops = {str(k): float(v) for k, v in (t.get("operating_points") or
+                                         {"high_sensitivity": 0.95}).items()}
+    cache = t.get("cache_dir")
+    return ClassifyRecipe(
+        head=head, labels=labels, members=tuple(members), folds=int(t.get("folds", 5)),
+        seed=int(t.get("seed", 0)), operating_points=ops,
+        weight_step=float(t.get("weight_step", 0.02)), calibrate=bool(t.get("calibrate", True)),
+        crop=dict(cfg.model["crop"]) if cfg.model.get("crop") else None,
+        cache_dir=None if cache is None else Path(str(cache)))
+
+
+def engine_config(member: Member, head: str, seed: int) -> EngineConfig:
+    """The :class:`~spinexr.train.engine.EngineConfig` of a member from its ``train`` mapping."""
+    import torch
+
+    from spinexr.train.engine import EngineConfig
+
+    t = member.train
+    device = str(t.get("device", "auto"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    monitor = str(t.get("monitor", _MONITOR[head]))
+    return EngineConfig(
+        epochs=int(t.get("epochs", 30)), batch_size=int(t.get("batch", 32)),
+        lr=float(t.get("lr", 3e-4)), weight_decay=float(t.get("weight_decay", 0.05)),
+        schedule=str(t.get("schedule", "cosine")), warmup_epochs=float(t.get("warmup_epochs", 0)),
+        patience=None if t.get("patience") is None else int(t["patience"]),
+        monitor=monitor, mode="min" if monitor.endswith("loss") else "max", seed=seed,
+        balanced=bool(t.get("balanced", False)), grad_clip=t.get("grad_clip"),
+        amp=bool(t.get("amp", True)), device=device, eval_batch_size=int(t.get("eval_batch", 64)),
+        progress=bool(t.get("progress", True)), tensorboard=bool(t.get("tensorboard", True)))
