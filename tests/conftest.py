@@ -40,3 +40,19 @@ def dicom_manifest(dicom_dir: Path) -> dict[str, dict]:
 def vertebrae_dir() -> Path:
     """../shared/data/vertebrae: the real CC BY 4.0 vertebra set (YOLO layout)."""
     return _need(VERTEBRAE_DIR)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _torch_one_thread():
+    """Modules that use torch run on one thread: the tiny test models train faster without
+    intra-op synchronisation, and much faster when another process keeps the other core busy."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

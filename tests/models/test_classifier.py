@@ -14,14 +14,6 @@ from spinexr.models.classifier import (Classifier, Preprocess, adapt_first_conv,
                                        probabilities, resize_to_input)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread (no intra-op synchronisation)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 TINY = "test_efficientnet"  # timm's own 99k-parameter test model
 
 

@@ -8,34 +8,25 @@ import pytest
 import torch
 
 from spinexr.errors import ConfigError
-from spinexr.models.ensemble import (TriageEnsemble, auroc, fit_temperature, fit_weights,
+from spinexr.evaluate.classification import auroc, threshold_metrics
+from spinexr.models.ensemble import (TriageEnsemble, fit_temperature, fit_weights,
                                      grid_step, simplex_grid, threshold_for_sensitivity,
-                                     threshold_metrics, weighted_vote, youden_threshold)
+                                     weighted_vote, youden_threshold)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread (no intra-op synchronisation)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
-
-def test_auroc_by_hand():
-    # positives 0.35 and 0.8 against negatives 0.1 and 0.4: 3 of 4 pairs ordered
-    assert auroc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
-    assert auroc(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5  # a tie counts one half
-    assert math.isnan(auroc(np.array([0.2, 0.3]), np.array([1, 1])))
-
-
-def test_auroc_matches_sklearn():
+def test_grid_auroc_by_ranks_matches_sklearn_with_ties():
+    """fit_weights scores every weighting at once by ranks; that must be sklearn's AUROC."""
     from sklearn.metrics import roc_auc_score
+
+    from spinexr.models.ensemble import _auroc_rows
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)
-    p = np.round(rng.random(200) + 0.3 * y, 1)  # many ties
-    assert auroc(p, y) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+    rows = np.round(rng.random((3, 200)) + 0.3 * y, 1)  # many ties
+    got = _auroc_rows(rows, y.astype(bool))
+    np.testing.assert_allclose(got, [roc_auc_score(y, r) for r in rows], atol=1e-12)
+    assert np.isnan(_auroc_rows(rows, np.ones(200, bool))).all()  # one class: undefined
 
 
 def test_simplex_grid_counts_and_sums():
@@ -61,7 +52,7 @@ def test_fit_weights_recovers_the_informative_model():
     w = fit_weights(np.stack([noise, good]), y)
     assert w.shape == (2,) and w.sum() == pytest.approx(1.0) and (w >= 0).all()
     assert w[1] > 0.8
-    assert auroc(weighted_vote(np.stack([noise, good]), w), y) >= auroc(good, y)
+    assert auroc(y, weighted_vote(np.stack([noise, good]), w)) >= auroc(y, good)
     np.testing.assert_array_equal(w, fit_weights(np.stack([noise, good]), y))  # deterministic
 
 
@@ -82,10 +73,10 @@ def test_fit_weights_finds_a_mixture_better_than_either_model():
     y = np.array([0, 0, 1, 1])
     a = np.array([0.0, 0.4, 0.5, 0.1])
     b = np.array([1.0, 0.0, 0.0, 1.0])
-    assert (auroc(a, y), auroc(b, y)) == (0.75, 0.5)
+    assert (auroc(y, a), auroc(y, b)) == (0.75, 0.5)
     w = fit_weights(np.stack([a, b]), y)
     np.testing.assert_allclose(w, [0.68, 0.32])
-    assert auroc(weighted_vote(np.stack([a, b]), w), y) == 1.0
+    assert auroc(y, weighted_vote(np.stack([a, b]), w)) == 1.0
 
 
 def test_youden_threshold_by_hand():
@@ -106,15 +97,15 @@ def test_threshold_for_sensitivity_by_hand(target, expected):
     y = np.concatenate([np.ones(10, int), np.zeros(3, int)])
     t = threshold_for_sensitivity(p, y, target)
     assert t == expected
-    assert threshold_metrics(p, y, t)["sensitivity"] >= target
+    assert threshold_metrics(y, p, t)["sensitivity"] >= target
 
 
 def test_threshold_metrics_by_hand():
     p = np.array([0.9, 0.7, 0.2, 0.6, 0.1])
     y = np.array([1, 1, 1, 0, 0])
-    m = threshold_metrics(p, y, 0.5)  # tp 2, fn 1, fp 1, tn 1
+    m = threshold_metrics(y, p, 0.5)  # tp 2, fn 1, fp 1, tn 1
     assert m["sensitivity"] == pytest.approx(2 / 3) and m["specificity"] == 0.5
-    assert m["precision"] == pytest.approx(2 / 3) and m["f1"] == pytest.approx(4 / 6)
+    assert m["ppv"] == pytest.approx(2 / 3) and m["f1"] == pytest.approx(4 / 6)
     assert m["accuracy"] == pytest.approx(3 / 5)
 
 

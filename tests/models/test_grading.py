@@ -13,14 +13,6 @@ from spinexr.models.grading import (GradedBox, RegionGrader, create_grader, crop
 from spinexr.types import Box
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread (no intra-op synchronisation)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_grading_tasks_pick_their_heads():
     assert grading_head("degeneration") == (DEGENERATION_GRADES, "ordinal")

@@ -2,11 +2,11 @@
 
 Pure functions, numpy in and out, deterministic:
 
-* :func:`auroc` (Mann-Whitney, ties count one half), :func:`weighted_vote`;
+* :func:`weighted_vote`; AUROC of many weightings at once by ranks (single AUROCs and
+  threshold metrics live in :mod:`spinexr.evaluate.classification`);
 * :func:`fit_weights`: ensemble weights on the simplex that maximise AUROC, by exhaustive grid;
 * :func:`youden_threshold`, :func:`threshold_for_sensitivity`: operating points;
-* :func:`fit_temperature`: temperature scaling by L-BFGS on the negative log-likelihood;
-* :func:`threshold_metrics`: sensitivity, specificity, precision, F1 at a threshold.
+* :func:`fit_temperature`: temperature scaling by L-BFGS on the negative log-likelihood.
 
 Every one of them must be given **out-of-fold validation** predictions, never test-set ones:
 the training recipe (:mod:`spinexr.train.classify`) fits them before it has read the test split.
@@ -41,13 +41,6 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
     return rankdata(scores, axis=-1, method="average")
-
-
-def auroc(p: np.ndarray, y: np.ndarray) -> float:
-    """Area under the ROC curve of scores ``p`` (N,) for 0/1 labels ``y``; ``nan`` if one class."""
-    p = np.asarray(p, dtype=np.float64)
-    pos = _binary(y, len(p))
-    return float(_auroc_rows(p[None], pos)[0])
 
 
 def _auroc_rows(scores: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -153,24 +146,6 @@ def threshold_for_sensitivity(p: np.ndarray, y: np.ndarray, target: float = 0.95
         raise ConfigError("a sensitivity target needs positives in y", "y")
     k = max(1, math.ceil(target * scores.size - 1e-9))
     return float(scores[k - 1])
-
-
-def threshold_metrics(p: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float]:
-    """Sensitivity, specificity, precision, F1 and accuracy of ``p >= threshold``."""
-    p = np.asarray(p, dtype=np.float64)
-    pos = _binary(y, len(p))
-    pred = p >= threshold
-    tp, fp = int((pred & pos).sum()), int((pred & ~pos).sum())
-    fn, tn = int((~pred & pos).sum()), int((~pred & ~pos).sum())
-
-    def ratio(a: int, b: int) -> float:
-        return a / b if b else float("nan")
-
-    sens, prec = ratio(tp, tp + fn), ratio(tp, tp + fp)
-    f1 = ratio(2 * tp, 2 * tp + fp + fn)
-    return {"threshold": float(threshold), "sensitivity": sens,
-            "specificity": ratio(tn, tn + fp), "precision": prec, "f1": f1,
-            "accuracy": ratio(tp + tn, len(p))}
 
 
 def _nll(z, y, head: str):

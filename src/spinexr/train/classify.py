@@ -109,11 +109,11 @@ def head_metrics(logits: np.ndarray, y: np.ndarray, head: str,
     from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score
 
     from spinexr.models.classifier import expected_grade
-    from spinexr.models.ensemble import auroc
+    from spinexr.evaluate.classification import auroc
 
     probs = probabilities(logits, head, temperature)
     if head == "binary":
-        return {"auroc": auroc(probs[:, 1], y)}
+        return {"auroc": auroc(y, probs[:, 1])}
     pred = probs.argmax(axis=1)
     out = {"accuracy": float((pred == y).mean()),
            "balanced_accuracy": float(balanced_accuracy_score(y, pred))}
@@ -206,18 +206,19 @@ def final_epochs(oof: OutOfFold) -> int:
 
 
 def _fold_mean_auroc(p: np.ndarray, y: np.ndarray, fold_of: np.ndarray) -> float:
-    from spinexr.models.ensemble import auroc
+    from spinexr.evaluate.classification import auroc
 
-    values = [auroc(p[fold_of == f], y[fold_of == f]) for f in np.unique(fold_of)]
+    values = [auroc(y[fold_of == f], p[fold_of == f]) for f in np.unique(fold_of)]
     finite = [v for v in values if np.isfinite(v)]  # a fold with one class has no AUROC
     return float(np.mean(finite)) if finite else float("nan")
 
 
 def fit_on_oof(oof: Mapping[str, OutOfFold], recipe: ClassifyRecipe) -> OofFit:
     """Temperatures, ensemble weights, operating points and OOF metrics, from OOF logits only."""
-    from spinexr.models.ensemble import (auroc, fit_temperature, fit_weights,
-                                         positive_probability, threshold_for_sensitivity,
-                                         threshold_metrics, weighted_vote, youden_threshold)
+    from spinexr.evaluate.classification import auroc, threshold_metrics
+    from spinexr.models.ensemble import (fit_temperature, fit_weights, positive_probability,
+                                         threshold_for_sensitivity, weighted_vote,
+                                         youden_threshold)
 
     names = list(oof)
     y = oof[names[0]].targets
@@ -234,13 +235,13 @@ def fit_on_oof(oof: Mapping[str, OutOfFold], recipe: ClassifyRecipe) -> OofFit:
     ops = {"youden": youden_threshold(p, y)}
     ops.update({op: threshold_for_sensitivity(p, y, target)
                 for op, target in recipe.operating_points.items()})
-    metrics: dict[str, Any] = {"n": int(len(y)), "n_positive": int(y.sum()), "auroc": auroc(p, y)}
-    metrics.update({f"auroc_{k}": auroc(probs[i], y) for i, k in enumerate(names)})
+    metrics: dict[str, Any] = {"n": int(len(y)), "n_positive": int(y.sum()), "auroc": auroc(y, p)}
+    metrics.update({f"auroc_{k}": auroc(y, probs[i]) for i, k in enumerate(names)})
     # pooled OOF AUROC also pays for score-scale differences between the fold models; the
     # per-fold mean does not: a large gap means the fold models are calibrated differently
     metrics.update({f"auroc_{k}_fold_mean": _fold_mean_auroc(probs[i], y, oof[k].fold_of)
                     for i, k in enumerate(names)})
-    metrics.update({op: threshold_metrics(p, y, t) for op, t in ops.items()})
+    metrics.update({op: threshold_metrics(y, p, t) for op, t in ops.items()})
     return OofFit(temps, dict(zip(names, map(float, w))), ops, metrics)
 
 
@@ -292,7 +293,7 @@ def evaluate_test_once(pack, cfg: TrainConfig, recipe: ClassifyRecipe, *, batch:
                        device: str = "cpu") -> dict[str, Any]:
     """Metrics of the frozen pack on the test split, through the inference path (read once)."""
     from spinexr.io import read_radiograph
-    from spinexr.models.ensemble import auroc, threshold_metrics
+    from spinexr.evaluate.classification import auroc, threshold_metrics
 
     samples, _ = load_role(cfg, "test")
     y = targets_of(samples, cfg.data.target, len(recipe.labels), str(cfg.data.root))
@@ -308,10 +309,10 @@ def evaluate_test_once(pack, cfg: TrainConfig, recipe: ClassifyRecipe, *, batch:
         return {"n": int(len(y)), **head_metrics(np.log(np.clip(probs, 1e-300, 1)), y,
                                                  "softmax")}
     p = np.concatenate([c["probability"] for c in chunks])
-    out: dict[str, Any] = {"n": int(len(y)), "n_positive": int(y.sum()), "auroc": auroc(p, y)}
+    out: dict[str, Any] = {"n": int(len(y)), "n_positive": int(y.sum()), "auroc": auroc(y, p)}
     for name in triage.members:
-        out[f"auroc_{name}"] = auroc(np.concatenate([c["per_model"][name] for c in chunks]), y)
-    out.update({op: threshold_metrics(p, y, t) for op, t in triage.operating_points.items()})
+        out[f"auroc_{name}"] = auroc(y, np.concatenate([c["per_model"][name] for c in chunks]))
+    out.update({op: threshold_metrics(y, p, t) for op, t in triage.operating_points.items()})
     return out
 
 
