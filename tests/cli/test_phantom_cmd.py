@@ -8,7 +8,7 @@ import pydicom
 import pytest
 
 from spinexr.cli import main
-from spinexr.cli.phantom_cmd import image_seed
+from spinexr.phantom.dataset import image_seed
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -70,8 +70,27 @@ def test_mri_folders_has_one_crop_per_region(tmp_path):
     assert {p.parent.name for p in crops} <= {"normal", "mild", "moderate", "severe"}
 
 
+def test_mri_folder_crops_are_the_region_graders_crops(tmp_path):
+    """Training crops must be made exactly as RegionGrader makes them at inference."""
+    import numpy as np
+    from PIL import Image
+
+    from spinexr.models.grading import crop_region
+    from spinexr.phantom import MriConfig, generate_mri, render_display
+
+    assert main(["phantom", "--n", "1", "--seed", "3", "--out", str(tmp_path), "--task", "mri",
+                 "--layout", "folders", "--quiet"]) == 0
+    ph = generate_mri(image_seed(3, 0), MriConfig())
+    display = render_display(ph)
+    for box in ph.regions:
+        name = box.label.replace(" ", "_")
+        (path,) = tmp_path.rglob(f"phantom-mri-3-00000-{name}.png")
+        expected = np.rint(crop_region(display, box) * 255).astype(np.uint8)
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), expected)
+
+
 @pytest.mark.parametrize("args,msg", [
-    (["--task", "mri"], "vindr layout"), (["--n", "0"], "--n"),
+    (["--task", "mri"], "vindr layout"), (["--n", "0"], "n = 0: give at least 1"),
     (["--classes", "cervical", "--layout", "folders", "--region", "lumbar"], "cervical"),
 ])
 def test_bad_arguments_exit_2(tmp_path, capsys, args, msg):

@@ -32,16 +32,6 @@ def test_create_grader_outputs():
     assert head == "ordinal" and len(labels) == 5
 
 
-@pytest.mark.parametrize("box", [Box(40, 50, 60, 66, "r"), Box(0, 0, 10, 30, "r"),
-                                 Box(90, 80, 100, 100, "r"), Box(10.4, 20.6, 33.3, 25.1, "r")])
-def test_crop_region_is_the_training_crop(box):
-    """The phantom writes region crops for training with region_crop; serving must match."""
-    from spinexr.cli.phantom_cmd import region_crop
-
-    image = np.random.default_rng(0).random((100, 120), dtype=np.float32)
-    np.testing.assert_array_equal(crop_region(image, box, 0.5), region_crop(image, box, 0.5))
-
-
 def test_crop_region_size_by_hand():
     image = np.zeros((200, 200), np.float32)
     crop = crop_region(image, Box(90, 95, 110, 105, "r"), margin=0.5)  # side 20 * 2 = 40

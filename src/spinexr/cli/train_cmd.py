@@ -16,10 +16,11 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spinexr.train import load_config
+    from spinexr.train.config import load_config, materialize_data
 
     cfg = load_config(args.config)
     out = args.out or Path("runs") / cfg.name
+    cfg = materialize_data(cfg, out)
     if cfg.task == "classify":
         from spinexr.train.classify import train_classifier_recipe
 

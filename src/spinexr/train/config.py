@@ -37,6 +37,7 @@ class DataConfig:
     splits: Mapping[str, str] = field(default_factory=lambda: {"train": "train", "val": "val"})
     class_map: Mapping[str, str] = field(default_factory=dict)
     target: str = "label"
+    phantom: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,17 +91,58 @@ def load_config(path: Path | str) -> TrainConfig:
     if task not in TASKS:
         raise ConfigError(f"task {task!r} is not one of {TASKS}", str(path))
     data = dict(_require(raw, "data", path))
-    root = Path(str(_require(data, "root", path)))
+    phantom = data.get("phantom")
+    if phantom is not None and not (isinstance(phantom, dict) and phantom.get("sets")):
+        raise ConfigError("data.phantom needs 'sets': {split: {n, seed}, ...}", str(path))
+    root = Path(str(data.get("root") or "phantom-data") if phantom else
+                str(_require(data, "root", path)))
     default_splits = {"train": "train", "val": "val"} if task == "detect" else {"train": "train"}
     data_cfg = DataConfig(root=(path.parent / root).resolve() if not root.is_absolute() else root,
                           format=data.get("format"),
                           splits=dict(data.get("splits") or default_splits),
                           class_map=dict(data.get("class_map") or {}),
-                          target=str(data.get("target", "label")))
+                          target=str(data.get("target", "label")),
+                          phantom=dict(phantom) if phantom else None)
     _check_splits(task, data_cfg.splits, path)
     return TrainConfig(name=str(raw.get("name", path.stem)), task=task, data=data_cfg,
                        model=dict(_require(raw, "model", path)), train=dict(raw.get("train") or {}),
                        card=dict(raw.get("card") or {}), source=path.resolve())
+
+
+def materialize_data(cfg: TrainConfig, out: Path) -> TrainConfig:
+    """Write the recipe's phantom sets under ``<out>/data`` (once) and point the recipe there.
+
+    ``data.phantom`` = ``{sets: {split: {n, seed, ...}}, <PhantomSet defaults>}``: each split is
+    generated from its own seed, so a test set never shares an image with training. A recipe
+    without ``data.phantom`` is returned unchanged.
+    """
+    import json
+    from dataclasses import replace
+
+    from spinexr.phantom.dataset import PhantomSet, write_phantom_dataset
+
+    if not cfg.data.phantom:
+        return cfg
+    root = out / "data"
+    common = {k: v for k, v in cfg.data.phantom.items() if k != "sets"}
+    for split, fields in cfg.data.phantom["sets"].items():
+        merged = {**common, **dict(fields), "split": split}
+        if "size" in merged and merged["size"] is not None:
+            merged["size"] = tuple(merged["size"])
+        try:
+            spec = PhantomSet(**merged)
+        except TypeError as exc:
+            raise ConfigError(f"data.phantom.sets.{split}: {exc}", str(cfg.source)) from exc
+        marker = root / f".phantom-{split}.json"
+        wanted = json.dumps(merged, sort_keys=True, default=list)
+        if marker.is_file() and marker.read_text() == wanted:
+            continue  # already written by an earlier (or interrupted and resumed) run
+        if marker.exists() or any(root.glob(f"*{split}*")):
+            raise ConfigError(f"{root} holds a different '{split}' set; use a new --out",
+                              str(cfg.source))
+        write_phantom_dataset(root, spec)
+        marker.write_text(wanted)
+    return replace(cfg, data=replace(cfg.data, root=root))
 
 
 # --------------------------------------------------------------------------- classify
