@@ -16,8 +16,15 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spinexr.train.compose import load_pack_recipe, recipe_task, train_pack_recipe
     from spinexr.train.config import load_config, materialize_data
 
+    if recipe_task(args.config) == "pack":
+        recipe = load_pack_recipe(args.config)
+        pack = train_pack_recipe(recipe, args.out or Path("runs") / recipe.name,
+                                 resume=args.resume)
+        print(f"model pack written to {pack}")
+        return 0
     cfg = load_config(args.config)
     out = args.out or Path("runs") / cfg.name
     cfg = materialize_data(cfg, out)

@@ -1,0 +1,118 @@
+"""``task: pack`` recipes: train several recipes and merge their packs into one model pack.
+
+A pack recipe names its parts, each an ordinary recipe (classify or detect)::
+
+    name: demo
+    task: pack
+    parts: {triage: demo-triage.yaml, lesions: demo-lesions.yaml}   # relative to this file
+    card: {version: "1.0.0", synthetic: true, intended_use: ...}
+
+Each part trains into ``<out>/<part>`` (so ``--resume`` resumes each), then the parts' packs
+are merged into ``<out>/pack``: every model keeps its weights file and records its ``part``;
+the triage part contributes the ``ensemble``; metrics are kept per part as ``<part>/<role>``.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from spinexr.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PackRecipe:
+    name: str
+    parts: Mapping[str, Path]
+    card: Mapping[str, Any]
+    source: Path
+
+
+def recipe_task(path: Path) -> str | None:
+    """The ``task`` of a recipe file, or ``None`` if it has none (load_config then explains)."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read recipe: {exc}", str(path)) from exc
+    return raw.get("task") if isinstance(raw, dict) else None
+
+
+def load_pack_recipe(path: Path) -> PackRecipe:
+    import yaml
+
+    path = Path(path)
+    raw = yaml.safe_load(path.read_text())
+    parts = raw.get("parts")
+    if not isinstance(parts, dict) or not parts:
+        raise ConfigError("a pack recipe needs 'parts': {name: recipe.yaml, ...}", str(path))
+    resolved = {str(k): (path.parent / str(v)).resolve() for k, v in parts.items()}
+    missing = [str(p) for p in resolved.values() if not p.is_file()]
+    if missing:
+        raise ConfigError(f"part recipes not found: {missing}", str(path))
+    return PackRecipe(name=str(raw.get("name", path.stem)), parts=resolved,
+                      card=dict(raw.get("card") or {}), source=path.resolve())
+
+
+def train_pack_recipe(recipe: PackRecipe, out: Path, *, resume: bool = False) -> Path:
+    """Train every part (in order), then merge their packs into ``<out>/pack``."""
+    from spinexr.train.classify import train_classifier_recipe
+    from spinexr.train.config import load_config, materialize_data
+    from spinexr.train.detector import train_detector
+
+    packs = {}
+    for part, path in recipe.parts.items():
+        cfg = load_config(path)
+        part_out = out / part
+        cfg = materialize_data(cfg, part_out)
+        train = train_classifier_recipe if cfg.task == "classify" else train_detector
+        packs[part] = train(cfg, part_out, resume=resume)
+    return merge_packs(packs, out / "pack", recipe)
+
+
+def merge_packs(parts: Mapping[str, Path], out: Path, recipe: PackRecipe) -> Path:
+    """One pack from several: models by key (keys must be unique), one ensemble at most."""
+    from spinexr.models.pack import load_pack, save_pack
+
+    models: dict[str, Any] = {}
+    metrics: dict[str, Any] = {}
+    info: dict[str, Any] = {}
+    ensemble = None
+    out.mkdir(parents=True, exist_ok=True)
+    for part, root in parts.items():
+        pack = load_pack(root)
+        for key, spec in pack.manifest.get("models", {}).items():
+            if key in models:
+                raise ConfigError(f"model key {key!r} appears in two parts; rename it in one "
+                                  "recipe", str(recipe.source))
+            shutil.copyfile(root / spec["weights"], out / spec["weights"])
+            models[key] = {**spec, "part": part}
+        if pack.manifest.get("ensemble"):
+            if ensemble is not None:
+                raise ConfigError("two parts define a triage ensemble", str(recipe.source))
+            ensemble = pack.manifest["ensemble"]
+        metrics.update({f"{part}/{role}": values
+                        for role, values in pack.manifest.get("metrics", {}).items()})
+        info[part] = {"name": pack.name, "version": pack.version,
+                      "command": pack.manifest.get("card", {}).get("command"),
+                      "test_set": pack.manifest.get("test_set")}
+    card = {**recipe.card}
+    card.setdefault("command", f"spinexr train {_relative(recipe.source)}")
+    manifest = {"name": recipe.name, "version": str(recipe.card.get("version", "1.0.0")),
+                "synthetic": bool(recipe.card.get("synthetic", False)), "card": card,
+                "models": models, "metrics": metrics, "parts": info}
+    if ensemble is not None:
+        manifest["ensemble"] = ensemble
+    save_pack(out, manifest)
+    return out
+
+
+def _relative(path: Path) -> str:
+    import os
+
+    try:
+        return os.path.relpath(path, Path.cwd())
+    except ValueError:
+        return str(path)

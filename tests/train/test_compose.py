@@ -1,0 +1,56 @@
+"""Pack recipes: parts' packs merge into one verified pack; key clashes are refused."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spinexr.errors import ConfigError
+from spinexr.models.pack import load_pack, save_pack, save_weights
+from spinexr.train.compose import PackRecipe, load_pack_recipe, merge_packs
+
+
+def _part(root, key, *, ensemble=False, metric=0.9):
+    sha = save_weights({"w": torch.ones(2, 2) * metric}, root / f"{key}.safetensors")
+    manifest = {"name": key, "version": "0.1", "synthetic": True,
+                "card": {"command": f"spinexr train configs/{key}.yaml"},
+                "models": {key: {"kind": "classifier", "arch": "toy", "weights": f"{key}.safetensors",
+                                 "sha256": sha, "labels": ["a", "b"], "input": {"size": 8}}},
+                "metrics": {"test": {"auroc": metric}}}
+    if ensemble:
+        manifest["ensemble"] = {"members": [key], "weights": [1.0],
+                                "operating_points": {"youden": 0.5}}
+    save_pack(root, manifest)
+    return root
+
+
+def _recipe(tmp_path):
+    return PackRecipe(name="demo", parts={}, card={"version": "2.0", "synthetic": True,
+                                                   "intended_use": "tests"},
+                      source=tmp_path / "demo.yaml")
+
+
+def test_merge_keeps_every_model_its_part_and_metrics(tmp_path):
+    parts = {"triage": _part(tmp_path / "t", "densenet", ensemble=True, metric=0.97),
+             "lesions": _part(tmp_path / "l", "lesion_detector", metric=0.6)}
+    pack = load_pack(merge_packs(parts, tmp_path / "pack", _recipe(tmp_path)))
+    assert (pack.name, pack.version, pack.synthetic) == ("demo", "2.0", True)
+    assert pack.model_spec("densenet")["part"] == "triage"
+    assert pack.model_spec("lesion_detector")["part"] == "lesions"
+    assert pack.manifest["ensemble"]["members"] == ["densenet"]
+    assert pack.manifest["metrics"]["triage/test"]["auroc"] == 0.97
+    assert pack.manifest["parts"]["lesions"]["command"] == "spinexr train configs/lesion_detector.yaml"
+    torch.testing.assert_close(pack.state_dict("lesion_detector")["w"], torch.full((2, 2), 0.6),
+                               atol=1e-3, rtol=0)
+
+
+def test_merge_refuses_a_model_key_in_two_parts(tmp_path):
+    parts = {"a": _part(tmp_path / "a", "same"), "b": _part(tmp_path / "b", "same")}
+    with pytest.raises(ConfigError, match="'same' appears in two parts"):
+        merge_packs(parts, tmp_path / "pack", _recipe(tmp_path))
+
+
+def test_pack_recipe_names_missing_part_files(tmp_path):
+    path = tmp_path / "demo.yaml"
+    path.write_text("name: demo\ntask: pack\nparts: {triage: nowhere.yaml}\n")
+    with pytest.raises(ConfigError, match="nowhere.yaml"):
+        load_pack_recipe(path)
