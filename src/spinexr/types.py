@@ -149,3 +149,98 @@ class Sample:
     vertebrae: tuple[Box, ...] = ()
     grades: Mapping[str, int] = field(default_factory=dict)
     split: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One detected lesion. ``box`` is in source pixels with ``label``, ``score`` and ``level``
+    (e.g. ``"L4"`` for a vertebra or ``"L4-L5"`` for a disc); ``size_mm`` is (width, height)
+    when the pixel spacing is known."""
+
+    box: Box
+    size_mm: tuple[float, float] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.box.label
+
+    @property
+    def score(self) -> float:
+        return float(self.box.score or 0.0)
+
+    @property
+    def level(self) -> str | None:
+        return self.box.level
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Whether the input is a usable spine radiograph; ``reason`` says why not (or what passed)."""
+
+    accepted: bool
+    reason: str
+    checks: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    """The ensemble's verdict. ``probability`` is the fused P(abnormal); ``abnormal`` the decision
+    at ``operating_point`` (threshold ``threshold``); ``decisions`` the decision at every
+    operating point of the pack; ``per_model`` each member's (calibrated) probability."""
+
+    probability: float
+    abnormal: bool
+    operating_point: str
+    threshold: float
+    per_model: Mapping[str, float] = field(default_factory=dict)
+    decisions: Mapping[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Grade:
+    """An image- or region-level grade: ``task`` (e.g. ``"degeneration"``), the predicted
+    ``label`` and its ``index``, class ``probabilities``, and the region ``box`` if any."""
+
+    task: str
+    label: str
+    index: int
+    probabilities: Mapping[str, float] = field(default_factory=dict)
+    box: Box | None = None
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """An explanation map aligned to the source image: float32 (H, W) in [0, 1]."""
+
+    method: str
+    target: str
+    array: np.ndarray = field(compare=False, repr=False)
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    name: str
+    version: str
+    synthetic: bool
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of the one inference path for one image (see ``spinexr.analyze``).
+
+    A refused input has ``gate.accepted == False`` and no triage, findings or grades.
+    """
+
+    image_id: str
+    source: SourceRef
+    image_size: tuple[int, int]                  # (width, height) of the source image
+    spacing_mm: tuple[float, float] | None
+    gate: GateResult
+    pack: PackInfo
+    triage: TriageResult | None = None
+    findings: tuple[Finding, ...] = ()
+    vertebrae: tuple[Box, ...] = ()
+    grades: tuple[Grade, ...] = ()
+    heatmaps: tuple[Heatmap, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
