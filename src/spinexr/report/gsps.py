@@ -1,0 +1,206 @@
+"""Grayscale Softcopy Presentation State drawing the findings over the source image.
+
+One graphic layer per lesion class present (layer colour = the overlay's class colour, as
+CIELab), one graphic annotation per finding: a closed POLYLINE rectangle and a text
+"label score level" just above it (or below, when the box touches the top edge), both in
+PIXEL units of the source image, with the same tracking id/UID. A ``SPINEXR_SUMMARY`` layer
+carries the gate/triage sentence and, for a synthetic-trained pack, the warning, in DISPLAY
+units. A presentation state replaces the image's own VOI, so the source's first Window
+Center/Width pair (else its first VOI LUT) becomes the softcopy VOI LUT; MONOCHROME1 sources
+get an INVERSE presentation LUT so the image displays as its modality intended.
+"""
+from __future__ import annotations
+
+import numpy as np
+from pydicom import Dataset
+from pydicom.uid import generate_uid
+
+from spinexr.errors import ConfigError
+from spinexr.labels import canonical_lesion
+from spinexr.report import _dicom, codes
+from spinexr.report.overlay import BANNER_TEXT, class_color
+from spinexr.types import Analysis, Finding
+
+SUMMARY_LAYER = "SPINEXR_SUMMARY"
+
+
+def make_gsps(a: Analysis, source_header: Dataset) -> Dataset:
+    """A GSPS object annotating the findings of ``a`` on the source image.
+
+    Args:
+        a: the analysis; boxes in source pixels.
+        source_header: the source image's DICOM header (``Radiograph.header``); copied, never
+            modified. It must describe a single-sample (grayscale) image.
+
+    Returns:
+        A ``highdicom.pr.GrayscaleSoftcopyPresentationState`` in the source study with new
+        Series and SOP Instance UIDs; validated by highdicom on construction.
+
+    Raises:
+        ConfigError: no header, a header without the UIDs to reference, or of another image.
+    """
+    import highdicom as hd
+
+    header = _dicom.source_header(source_header, what="GSPS")
+    _dicom.check_same_image(a, header, "GSPS")
+    if int(header.get("SamplesPerPixel", 1)) != 1 or int(header.get("NumberOfFrames") or 1) > 1:
+        raise ConfigError("a GSPS needs a single-frame grayscale source; it has "
+                          f"SamplesPerPixel {header.get('SamplesPerPixel')}, NumberOfFrames "
+                          f"{header.get('NumberOfFrames', 1)}")
+    voi = _voi(header)
+    layers = _layers(a)
+    annotations = [_annotation(n, f, header, layers[codes.lesion_layer(f.label)])
+                   for n, f in enumerate(a.findings, start=1)]
+    annotations.append(_summary(a, header, layers[SUMMARY_LAYER]))
+    inverse = header.get("PhotometricInterpretation") == "MONOCHROME1"
+    presentation = hd.PresentationLUTTransformation(
+        presentation_lut_shape=hd.PresentationLUTShapeValues.INVERSE if inverse
+        else hd.PresentationLUTShapeValues.IDENTITY)
+    with _dicom.quiet_person_names():
+        return _gsps(a, header, annotations, layers, voi, presentation)
+
+
+def _gsps(a: Analysis, header: Dataset, annotations, layers, voi, presentation):
+    import highdicom as hd
+
+    return hd.pr.GrayscaleSoftcopyPresentationState(
+        referenced_images=[header],
+        series_instance_uid=generate_uid(), series_number=_dicom.GSPS_SERIES_NUMBER,
+        sop_instance_uid=generate_uid(), instance_number=1,
+        manufacturer=_dicom.MANUFACTURER, manufacturer_model_name="spinexr",
+        software_versions=_dicom.software_version(), device_serial_number=None,
+        content_label="SPINEXR",
+        content_description=_dicom.encodable(_description(a), header)[:64],
+        graphic_annotations=annotations, graphic_layers=list(layers.values()),
+        voi_lut_transformations=voi,
+        presentation_lut_transformation=presentation,
+        series_description=_dicom.series_description(a, "AI findings (GSPS)"),
+    )
+
+
+def _layers(a: Analysis) -> dict:
+    """Graphic layers: one per class present (in class order), then the summary layer."""
+    import highdicom as hd
+
+    labels = sorted({f.label for f in a.findings},
+                    key=lambda lab: (list(codes.LESIONS).index(canonical_lesion(lab))
+                                     if canonical_lesion(lab) else len(codes.LESIONS), lab))
+    layers: dict = {}
+    for label in labels:
+        name = codes.lesion_layer(label)
+        if name not in layers:
+            layers[name] = hd.pr.GraphicLayer(
+                layer_name=name, order=len(layers) + 1,
+                description=(canonical_lesion(label) or "Other findings"),
+                display_color=hd.color.CIELabColor.from_rgb(*class_color(label)))
+    layers[SUMMARY_LAYER] = hd.pr.GraphicLayer(
+        layer_name=SUMMARY_LAYER, order=len(layers) + 1, description="spinexr verdict",
+        display_color=hd.color.CIELabColor.from_rgb(255, 255, 255))
+    return layers
+
+
+def _text_box(f: Finding, width: int, height: int) -> tuple[float, float, float, float]:
+    """Where the tag goes: a strip above the box, else below it, else inside its top."""
+    strip = max(8.0, 0.03 * height)
+    (x1, y1), (x2, y2) = _dicom.rectangle(f.box, width, height)[[0, 2]]
+    right = min(float(width), max(x2, x1 + 0.25 * width))
+    if y1 >= strip:
+        return x1, y1 - strip, right, y1
+    if y2 + strip <= height:
+        return x1, y2, right, y2 + strip
+    return x1, y1, right, min(y2, y1 + strip)
+
+
+def _annotation(n: int, f: Finding, header: Dataset, layer):
+    import highdicom as hd
+
+    width, height = int(header.Columns), int(header.Rows)
+    tracking_id, tracking_uid = f"Finding {n}", generate_uid()
+    graphic = hd.pr.GraphicObject(
+        graphic_type=hd.pr.GraphicTypeValues.POLYLINE,
+        graphic_data=_dicom.rectangle(f.box, width, height),
+        units=hd.pr.AnnotationUnitsValues.PIXEL,
+        tracking_id=tracking_id, tracking_uid=tracking_uid)
+    text = hd.pr.TextObject(
+        text_value=_dicom.encodable(_dicom.finding_text(f.label, f.score, f.level), header),
+        units=hd.pr.AnnotationUnitsValues.PIXEL,
+        bounding_box=_text_box(f, width, height),
+        text_justification=hd.pr.TextJustificationValues.LEFT,
+        tracking_id=tracking_id, tracking_uid=tracking_uid)
+    return hd.pr.GraphicAnnotation(referenced_images=[header], graphic_layer=layer,
+                                   graphic_objects=[graphic], text_objects=[text])
+
+
+def _summary(a: Analysis, header: Dataset, layer):
+    import highdicom as hd
+
+    lines = [_dicom.triage_text(a)]
+    if a.pack.synthetic:
+        lines.insert(0, BANNER_TEXT)
+    texts = [hd.pr.TextObject(text_value=_dicom.encodable(line, header)[:1024],
+                              units=hd.pr.AnnotationUnitsValues.DISPLAY,
+                              bounding_box=(0.01, 0.01 + 0.05 * i, 0.99, 0.05 + 0.05 * i),
+                              text_justification=hd.pr.TextJustificationValues.LEFT)
+             for i, line in enumerate(lines)]
+    return hd.pr.GraphicAnnotation(referenced_images=[header], graphic_layer=layer,
+                                   text_objects=texts)
+
+
+def _voi(header: Dataset):
+    """Softcopy VOI LUT of the source: its first window, else its first VOI LUT. A GSPS
+    replaces the image's own VOI, so it must carry it. A VOI LUT that cannot be carried is
+    dropped from the (copied) header, so that highdicom does not try again."""
+    import highdicom as hd
+
+    center, width = header.get("WindowCenter"), header.get("WindowWidth")
+    if center is not None and width is not None:
+        explanation = header.get("WindowCenterWidthExplanation")
+        function = header.get("VOILUTFunction")
+        return [hd.pr.SoftcopyVOILUTTransformation(
+            window_center=float(_first(center)), window_width=float(_first(width)),
+            window_explanation=str(_first(explanation)) if explanation else None,
+            voi_lut_function=function if function in ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+            else None)]
+    lut = _voi_lut(header)
+    for keyword in ("VOILUTSequence", "WindowCenter", "WindowWidth"):
+        if keyword in header:
+            delattr(header, keyword)
+    return [hd.pr.SoftcopyVOILUTTransformation(voi_luts=[lut])] if lut is not None else None
+
+
+def _voi_lut(header: Dataset):
+    """The first VOI LUT Sequence item as a highdicom VOILUT, or ``None``."""
+    import highdicom as hd
+
+    items = header.get("VOILUTSequence")
+    if not items or "LUTDescriptor" not in items[0] or "LUTData" not in items[0]:
+        return None
+    item = items[0]
+    try:
+        count, first, bits = (int(v) for v in item.LUTDescriptor)
+        count = count or 65536
+        raw = item.LUTData
+        if isinstance(raw, (bytes, bytearray)):      # OW: 16-bit words, or packed 8-bit
+            packed = bits <= 8 and len(raw) in (count, count + 1)
+            data = np.frombuffer(raw[:len(raw) // 2 * 2] if not packed else raw,
+                                 np.uint8 if packed else "<u2")
+        else:                                        # US VR: pydicom gives ints
+            data = np.atleast_1d(np.asarray(raw))
+        data = data[:count].astype(np.uint8 if bits <= 8 and data.max(initial=0) < 256
+                                   else np.uint16)
+        return hd.VOILUT(first_mapped_value=first, lut_data=data,
+                         lut_explanation=str(item.get("LUTExplanation") or "") or None)
+    except (TypeError, ValueError):          # malformed, or a negative first mapped value
+        return None
+
+
+def _first(value):
+    """The first value of a possibly multi-valued element."""
+    from pydicom.multival import MultiValue
+
+    return value[0] if isinstance(value, (MultiValue, list, tuple)) else value
+
+
+def _description(a: Analysis) -> str:
+    synthetic = " (synthetic-trained, not for clinical use)" if a.pack.synthetic else ""
+    return f"spinexr {a.pack.name} {a.pack.version}{synthetic}"

@@ -1,0 +1,171 @@
+"""One self-contained HTML report: images as data: URIs, inline CSS, no scripts, no external
+resources. Every text is escaped. Built from the ``Analysis`` alone: no patient data."""
+from __future__ import annotations
+
+import base64
+from html import escape
+from typing import Any, Mapping
+
+from spinexr.report._dicom import software_version
+from spinexr.report.json_out import disclaimer
+from spinexr.report.overlay import BANNER_TEXT, class_color
+from spinexr.types import Analysis
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem;
+color:#1b1b1b;background:#fafafa;max-width:1200px}
+h1{font-size:1.4rem;margin:0 0 .3rem}h2{font-size:1.1rem;margin:1.6rem 0 .5rem;
+border-bottom:1px solid #ccc}
+.banner{background:#000;color:#fff;font-weight:700;padding:.6rem 1rem;margin:.8rem 0;
+letter-spacing:.03em}
+.verdict{font-size:1.1rem;font-weight:600;padding:.4rem .8rem;display:inline-block}
+.abnormal{background:#d55e00;color:#fff}.normal{background:#009e73;color:#fff}
+.refused{background:#555;color:#fff}
+.images{display:flex;flex-wrap:wrap;gap:1rem}.images figure{margin:0;flex:1 1 320px}
+.images img{width:100%;height:auto;background:#000;image-rendering:auto}
+figcaption{font-size:.85rem;color:#555}
+table{border-collapse:collapse;font-size:.9rem}th,td{border:1px solid #ccc;
+padding:.25rem .5rem;text-align:left}th{background:#eee}td.num{text-align:right;
+font-variant-numeric:tabular-nums}
+.swatch{display:inline-block;width:.8em;height:.8em;margin-right:.35em;border:1px solid #333}
+.muted{color:#666}.disclaimer{margin-top:2rem;padding:.8rem;border:2px solid #d55e00;
+background:#fff}
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{escape(alt)}">'
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "&ndash;" if x is None else f"{x:.{digits}f}"
+
+
+def render_html(a: Analysis, image_png_bytes: bytes, overlay_png_bytes: bytes,
+                heatmaps: Mapping[str, bytes], card: Mapping[str, Any]) -> str:
+    """The report page of one analysis.
+
+    Args:
+        a: the analysis.
+        image_png_bytes: the radiograph as PNG.
+        overlay_png_bytes: the overlay (:func:`~spinexr.report.render_overlay`) as PNG.
+        heatmaps: caption -> PNG of each explanation map, shown in that order.
+        card: the pack's model card (``intended_use``, ``limitations``, ``training_data``,
+            ``licence``; missing keys are skipped), e.g. ``manifest["card"]``.
+
+    Returns:
+        A complete HTML5 document as a string.
+    """
+    title = f"spinexr report {a.image_id}"
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
+        "<header>", "<h1>spinexr: spine radiograph analysis</h1>",
+        f'<p class="muted">Image {escape(a.image_id)} &middot; model pack '
+        f"<strong>{escape(a.pack.name)}</strong> {escape(a.pack.version)} &middot; spinexr "
+        f"{escape(software_version())}</p>",
+    ]
+    if a.pack.synthetic:
+        parts.append(f'<div class="banner">{escape(BANNER_TEXT)}</div>')
+    parts += ["</header>", "<main>", _verdict(a), _images(image_png_bytes, overlay_png_bytes),
+              _heatmaps(heatmaps), _findings(a), _triage(a), _grades(a), _gate(a),
+              _card(card), "</main>",
+              f'<footer class="disclaimer"><strong>Disclaimer.</strong> '
+              f"{escape(disclaimer(a.pack.synthetic))}</footer>", "</body>", "</html>"]
+    return "\n".join(p for p in parts if p) + "\n"
+
+
+def _verdict(a: Analysis) -> str:
+    if not a.gate.accepted:
+        return (f'<p class="verdict refused">Not analysed: {escape(a.gate.reason)}</p>')
+    if a.triage is None:
+        return '<p class="verdict refused">No triage result</p>'
+    cls, word = ("abnormal", "Abnormal") if a.triage.abnormal else ("normal", "Normal")
+    return (f'<p class="verdict {cls}">{word}: P(abnormal) = {a.triage.probability:.3f} '
+            f"at operating point {escape(a.triage.operating_point)}; "
+            f"{len(a.findings)} finding(s)</p>")
+
+
+def _images(image_png: bytes, overlay_png: bytes) -> str:
+    return ('<section><h2>Image</h2><div class="images">'
+            f"<figure>{_img(image_png, 'radiograph')}<figcaption>Radiograph</figcaption></figure>"
+            f"<figure>{_img(overlay_png, 'findings overlay')}"
+            "<figcaption>Findings overlay</figcaption></figure></div></section>")
+
+
+def _heatmaps(heatmaps: Mapping[str, bytes]) -> str:
+    if not heatmaps:
+        return ""
+    figures = "".join(f"<figure>{_img(png, caption)}<figcaption>{escape(caption)}</figcaption>"
+                      "</figure>" for caption, png in heatmaps.items())
+    return f'<section><h2>Explanations</h2><div class="images">{figures}</div></section>'
+
+
+def _findings(a: Analysis) -> str:
+    if not a.findings:
+        return '<section><h2>Findings</h2><p>No findings.</p></section>'
+    rows = []
+    for f in sorted(a.findings, key=lambda f: -f.score):
+        r, g, b = class_color(f.label)
+        size = ("&ndash;" if f.size_mm is None
+                else f"{f.size_mm[0]:.1f} &times; {f.size_mm[1]:.1f}")
+        box = ", ".join(f"{v:.1f}" for v in f.box.as_list())
+        rows.append(f'<tr><td><span class="swatch" style="background:rgb({r},{g},{b})"></span>'
+                    f"{escape(f.label)}</td><td>{escape(f.level or '')}</td>"
+                    f'<td class="num">{f.score:.3f}</td><td class="num">{size}</td>'
+                    f'<td class="num">[{box}]</td></tr>')
+    return ("<section><h2>Findings</h2><table><thead><tr><th>Finding</th><th>Level</th>"
+            "<th>Score</th><th>Size (mm, w &times; h)</th><th>Box [x1, y1, x2, y2] (px)</th>"
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
+
+
+def _triage(a: Analysis) -> str:
+    t = a.triage
+    if t is None:
+        return ""
+    rows = "".join(f'<tr><td>{escape(str(m))}</td><td class="num">{_fmt(p)}</td></tr>'
+                   for m, p in t.per_model.items())
+    rows += (f'<tr><th>Fused (ensemble)</th><th class="num">{_fmt(t.probability)}</th></tr>')
+    decisions = "".join(
+        f"<tr><td>{escape(str(op))}</td><td>{'abnormal' if d else 'normal'}</td></tr>"
+        for op, d in t.decisions.items())
+    return ("<section><h2>Triage</h2><table><thead><tr><th>Model</th><th>P(abnormal)</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>"
+            f"<p>Decision at operating point <strong>{escape(t.operating_point)}</strong> "
+            f"(threshold {t.threshold:.3f}): <strong>{'abnormal' if t.abnormal else 'normal'}"
+            "</strong></p>"
+            + (f"<table><thead><tr><th>Operating point</th><th>Decision</th></tr></thead>"
+               f"<tbody>{decisions}</tbody></table>" if decisions else "") + "</section>")
+
+
+def _grades(a: Analysis) -> str:
+    if not a.grades:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(g.task)}</td><td>{escape(g.label)}</td><td>"
+        + escape(", ".join(f"{k} {v:.2f}" for k, v in g.probabilities.items())) + "</td></tr>"
+        for g in a.grades)
+    return ("<section><h2>Grades</h2><table><thead><tr><th>Task</th><th>Grade</th>"
+            f"<th>Probabilities</th></tr></thead><tbody>{rows}</tbody></table></section>")
+
+
+def _gate(a: Analysis) -> str:
+    verdict = "accepted" if a.gate.accepted else "refused"
+    checks = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>"
+                     for k, v in a.gate.checks.items())
+    table = (f"<table><thead><tr><th>Check</th><th>Value</th></tr></thead><tbody>{checks}"
+             "</tbody></table>" if checks else "")
+    return (f"<section><h2>Input gate</h2><p>Input <strong>{verdict}</strong>: "
+            f"{escape(a.gate.reason)}</p>{table}</section>")
+
+
+def _card(card: Mapping[str, Any]) -> str:
+    items = [(title, card.get(key)) for title, key in (
+        ("Intended use", "intended_use"), ("Limitations", "limitations"),
+        ("Training data", "training_data"), ("Licence and attribution", "licence"))]
+    body = "".join(f"<h3>{escape(title)}</h3><p>{escape(str(text))}</p>"
+                   for title, text in items if text)
+    return ("<section><h2>Model card</h2>"
+            + (body or '<p class="muted">No model card was provided.</p>') + "</section>")

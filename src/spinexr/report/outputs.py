@@ -1,0 +1,118 @@
+"""``write_outputs``: every file a user and a PACS need, from one analysis, into one folder."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from spinexr.errors import ConfigError, FileAccessError
+from spinexr.report.gsps import make_gsps
+from spinexr.report.html import render_html
+from spinexr.report.json_out import analysis_to_dict, validate_result, write_json
+from spinexr.report.overlay import (DEFAULT_MAX_SIDE, blend_heatmap, png_bytes,
+                                    radiograph_rgb, render_overlay)
+from spinexr.report.sc import make_sc
+from spinexr.report.sr import make_sr
+from spinexr.report.voc import voc_xml
+from spinexr.types import Analysis, Heatmap, Radiograph
+
+#: File names, by the key ``write_outputs`` returns them under.
+FILES = {"json": "result.json", "overlay": "overlay.png", "voc": "boxes.xml",
+         "html": "report.html", "sr": "sr.dcm", "gsps": "gsps.dcm", "sc": "sc.dcm"}
+#: Longest side of the pictures embedded in report.html (keeps the file a few MB at most).
+HTML_MAX_SIDE = 1024
+NOT_DICOM_NOTE = ("DICOM SR, GSPS and Secondary Capture not written: the input is not DICOM, "
+                  "so there is no study to file them into.")
+
+
+def select_heatmap(a: Analysis, name: str | None) -> Heatmap | None:
+    """The heatmap called ``name`` (its method, or ``method:target``), or ``None`` for none.
+
+    Raises:
+        ConfigError: no heatmap of ``a`` has that name (the message lists those it has).
+    """
+    if name is None:
+        return None
+    for h in a.heatmaps:
+        if name in (h.method, f"{h.method}:{h.target}"):
+            return h
+    have = [f"{h.method}:{h.target}" for h in a.heatmaps] or ["none"]
+    raise ConfigError(f"no heatmap {name!r} in the analysis; it has {', '.join(have)}")
+
+
+def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str | None = None,
+                  card: Mapping[str, Any] | None = None,
+                  max_side: int = DEFAULT_MAX_SIDE) -> dict[str, Path]:
+    """Write result.json, overlay.png, boxes.xml, report.html and, for DICOM input, sr.dcm,
+    gsps.dcm and sc.dcm into ``out_dir`` (created if missing).
+
+    Args:
+        a: the analysis of ``image``.
+        image: the radiograph analysed (``pixels`` for the pictures, ``header`` for DICOM).
+        out_dir: the folder to write into; existing files of these names are replaced.
+        heatmap: the heatmap to blend into overlay.png (see :func:`select_heatmap`); every
+            heatmap of ``a`` is shown in report.html regardless.
+        card: the pack's model card for report.html.
+        max_side: longest side of the drawn images.
+
+    Returns:
+        ``{"json", "overlay", "voc", "html"[, "sr", "gsps", "sc"]} -> path``. result.json lists
+        the file names under ``outputs`` and says in ``notes`` why DICOM objects are missing.
+
+    Raises:
+        ConfigError: an unknown ``heatmap`` name, or a header that cannot be referenced
+            (nothing is written).
+        FileAccessError: a file cannot be written.
+        ResultValidationError: the result document breaks the schema (nothing is written).
+    """
+    out_dir = Path(out_dir)
+    doc = analysis_to_dict(a)
+    validate_result(doc)
+    contents = _render_all(a, image, select_heatmap(a, heatmap), card or {}, max_side)
+    if image.header is None:
+        doc["notes"].append(NOT_DICOM_NOTE)
+    doc["outputs"] = [FILES["json"]] + [FILES[key] for key in contents]
+    try:                                 # everything is built before the first file is written
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for key, data in contents.items():
+            (out_dir / FILES[key]).write_bytes(data)
+    except OSError as exc:
+        raise FileAccessError(f"cannot write the outputs ({exc.strerror or exc})",
+                              str(exc.filename or out_dir)) from exc
+    return {"json": write_json(doc, out_dir / FILES["json"]),
+            **{key: out_dir / FILES[key] for key in contents}}
+
+
+def _render_all(a: Analysis, image: Radiograph, heat: Heatmap | None, card: Mapping[str, Any],
+                max_side: int) -> dict[str, bytes]:
+    """Every output but result.json, in memory, keyed as in :data:`FILES`."""
+    overlay = render_overlay(image.pixels, a, heatmap=heat, max_side=max_side)
+    contents = {"overlay": png_bytes(overlay), "voc": voc_xml(a).encode("utf-8")}
+    if image.header is not None:
+        contents["sr"] = _dicom_bytes(make_sr(a, image.header))
+        contents["gsps"] = _dicom_bytes(make_gsps(a, image.header))
+        contents["sc"] = _dicom_bytes(make_sc(a, image, overlay))
+    side = min(max_side, HTML_MAX_SIDE)
+    small = overlay if max(overlay.shape[:2]) <= side else render_overlay(
+        image.pixels, a, heatmap=heat, max_side=side)
+    html = render_html(a, png_bytes(radiograph_rgb(image.pixels, side)[..., 0]),
+                       png_bytes(small), _heatmap_pngs(a, image.pixels, side), card)
+    contents["html"] = html.encode("utf-8")
+    return contents
+
+
+def _dicom_bytes(ds) -> bytes:
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    return buf.getvalue()
+
+
+def _heatmap_pngs(a: Analysis, pixels: np.ndarray, max_side: int) -> dict[str, bytes]:
+    base = radiograph_rgb(pixels, max_side)
+    return {f"{h.method} for {h.target}" + (f" ({h.model})" if h.model else ""):
+            png_bytes(blend_heatmap(base, h.array, 0.5)) for h in a.heatmaps}
+
+
+__all__ = ["FILES", "NOT_DICOM_NOTE", "select_heatmap", "write_outputs"]

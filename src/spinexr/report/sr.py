@@ -1,0 +1,159 @@
+"""DICOM Comprehensive SR (TID 1500 Measurement Report) of an analysis, built with highdicom.
+
+Content tree::
+
+    Imaging Measurement Report (TID 1500)
+      observation context: device observer "spinexr"; procedure: Plain radiography
+      Imaging Measurements
+        Measurement Group (TID 1501): the image-level result, always present
+          tracking id, algorithm id, source image
+          gate verdict (99SPINEXR GATE = ACCEPTED / REFUSED)
+          P(abnormal), threshold, each ensemble member's probability   [accepted only]
+          triage result (= SCT Normal / Abnormal), grades               [accepted only]
+          Comment: the gate reason / the triage sentence (TEXT; TID 1501 is extensible)
+        Measurement Group (TID 1410) per finding
+          tracking id "Finding <n>: <label> at <level>", algorithm id
+          Image Region: closed POLYLINE rectangle on the source image (SCOORD, pixels)
+          Finding = lesion code; Finding Site = vertebra / disc code
+          Probability (DCM 122157), width and height in mm when the spacing is known
+
+MeasurementReport needs at least one group, hence the image-level group even for a refused
+input; such an SR has no planar ROI groups.
+"""
+from __future__ import annotations
+
+from pydicom import Dataset
+from pydicom.uid import generate_uid
+
+from spinexr.report import _dicom, codes
+from spinexr.types import Analysis, Finding
+
+
+def make_sr(a: Analysis, source_header: Dataset) -> Dataset:
+    """A Comprehensive SR with the findings, triage and gate verdict of ``a``.
+
+    Args:
+        a: the analysis; boxes in source pixels.
+        source_header: the source image's DICOM header (``Radiograph.header``); it is copied,
+            never modified. Patient and study modules are taken from it.
+
+    Returns:
+        A ``highdicom.sr.ComprehensiveSR`` (a pydicom Dataset with file meta) in the source
+        study, with new Series and SOP Instance UIDs; validated by highdicom on construction.
+
+    Raises:
+        ConfigError: no header, a header without the UIDs to reference, or a header of
+            another image than ``a``.
+    """
+    import highdicom as hd
+
+    header = _dicom.source_header(source_header, what="DICOM SR")
+    _dicom.check_same_image(a, header, "DICOM SR")
+    algo = _algorithm(a, header)
+    groups = [_image_group(a, header, algo)]
+    region_source = hd.sr.SourceImageForRegion(header.SOPClassUID, header.SOPInstanceUID)
+    for n, finding in enumerate(a.findings, start=1):
+        groups.append(_roi_group(n, finding, header, region_source, algo))
+    report = hd.sr.MeasurementReport(
+        observation_context=_observation_context(a, header),
+        procedure_reported=codes.PLAIN_RADIOGRAPHY,
+        imaging_measurements=groups,
+        title=hd.sr.CodedConcept("126000", "DCM", "Imaging Measurement Report"))
+    with _dicom.quiet_person_names():
+        return hd.sr.ComprehensiveSR(
+            evidence=[header], content=report[0],
+            series_instance_uid=generate_uid(), series_number=_dicom.SR_SERIES_NUMBER,
+            sop_instance_uid=generate_uid(), instance_number=1,
+            manufacturer=_dicom.MANUFACTURER, manufacturer_model_name="spinexr",
+            software_versions=_dicom.software_version(),
+            series_description=_dicom.series_description(a, "AI findings (SR)"),
+            is_complete=True, is_final=False, is_verified=False,
+            coding_schemes=[codes.coding_scheme_item()])
+
+
+def _algorithm(a: Analysis, header: Dataset):
+    import highdicom as hd
+
+    params = [f"spinexr {_dicom.software_version()}", f"synthetic-trained: {a.pack.synthetic}"]
+    if a.triage is not None:
+        params.append(f"operating point: {a.triage.operating_point} "
+                      f"(threshold {a.triage.threshold:.6g})")
+    return hd.sr.AlgorithmIdentification(
+        name=_dicom.encodable(f"spinexr {a.pack.name}", header),
+        version=_dicom.encodable(a.pack.version, header),
+        parameters=[_dicom.encodable(p, header) for p in params],
+        manufacturer=_dicom.MANUFACTURER)
+
+
+def _observation_context(a: Analysis, header: Dataset):
+    import highdicom as hd
+
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=generate_uid(entropy_srcs=["spinexr", a.pack.name, a.pack.version]),
+        name="spinexr", manufacturer_name=_dicom.MANUFACTURER,
+        model_name=_dicom.encodable(a.pack.name, header)[:64])
+    return hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
+        observer_type=codes.DEVICE_OBSERVER, observer_identifying_attributes=device))
+
+
+def _probability(name, value: float, algo=None):
+    import highdicom as hd
+
+    return hd.sr.Measurement(name=name, value=float(value), unit=codes.UNIT_PROBABILITY,
+                             algorithm_id=algo)
+
+
+def _image_group(a: Analysis, header: Dataset, algo):
+    import highdicom as hd
+
+    measurements, evaluations = [], [hd.sr.QualitativeEvaluation(
+        codes.GATE, codes.GATE_ACCEPTED if a.gate.accepted else codes.GATE_REFUSED)]
+    t = a.triage if a.gate.accepted else None
+    if t is not None:
+        measurements += [_probability(codes.ABNORMALITY_PROBABILITY, t.probability),
+                         _probability(codes.THRESHOLD, t.threshold)]
+        for model, p in t.per_model.items():
+            member = hd.sr.AlgorithmIdentification(
+                name=_dicom.encodable(str(model), header),
+                version=_dicom.encodable(a.pack.version, header))
+            measurements.append(_probability(codes.MODEL_PROBABILITY, p, member))
+        evaluations.append(hd.sr.QualitativeEvaluation(
+            codes.TRIAGE_RESULT, codes.ABNORMAL if t.abnormal else codes.NORMAL))
+    if a.gate.accepted:
+        for g in a.grades:
+            evaluations.append(hd.sr.QualitativeEvaluation(*codes.grade_codes(g.task, g.index,
+                                                                               g.label)))
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(),
+                                                      identifier="Image-level result"),
+        algorithm_id=algo, measurements=measurements or None,
+        qualitative_evaluations=evaluations,
+        source_images=[hd.sr.SourceImageForMeasurementGroup(header.SOPClassUID,
+                                                            header.SOPInstanceUID)])
+    group[0].ContentSequence.append(hd.sr.TextContentItem(
+        name=codes.COMMENT, value=_dicom.encodable(_dicom.triage_text(a), header),
+        relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+    return group
+
+
+def _roi_group(n: int, f: Finding, header: Dataset, region_source, algo):
+    import highdicom as hd
+
+    width, height = int(header.Columns), int(header.Rows)
+    region = hd.sr.ImageRegion(graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+                               graphic_data=_dicom.rectangle(f.box, width, height),
+                               source_image=region_source)
+    site = codes.level_code(f.level)
+    measurements = [_probability(codes.PROBABILITY, f.score)]
+    if f.size_mm is not None:
+        measurements += [hd.sr.Measurement(name=codes.WIDTH, value=float(f.size_mm[0]),
+                                           unit=codes.UNIT_MM),
+                         hd.sr.Measurement(name=codes.HEIGHT, value=float(f.size_mm[1]),
+                                           unit=codes.UNIT_MM)]
+    at = f" at {f.level}" if f.level else ""
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=generate_uid(), identifier=_dicom.encodable(f"Finding {n}: {f.label}{at}", header)),
+        referenced_region=region, finding_type=codes.lesion_code(f.label), algorithm_id=algo,
+        finding_sites=[hd.sr.FindingSite(site)] if site is not None else None,
+        measurements=measurements)

@@ -1,0 +1,95 @@
+"""Grayscale Softcopy Presentation State: graphics match the boxes, one layer per class."""
+from __future__ import annotations
+
+from copy import deepcopy
+from io import BytesIO
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage
+from report_factory import FINDINGS
+
+from spinexr.report import codes, make_gsps
+from spinexr.report.gsps import SUMMARY_LAYER
+
+
+def _read_back(ds):
+    buf = BytesIO()
+    ds.save_as(buf)
+    return pydicom.dcmread(BytesIO(buf.getvalue()))
+
+
+def _by_layer(gsps) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for ann in gsps.GraphicAnnotationSequence:
+        found.setdefault(ann.GraphicLayer, []).append(ann)
+    return found
+
+
+def test_gsps_is_in_the_source_study_and_references_the_image(analysis, radiograph):
+    ps = _read_back(make_gsps(analysis, radiograph.header))
+    h = radiograph.header
+    assert ps.SOPClassUID == GrayscaleSoftcopyPresentationStateStorage
+    assert ps.StudyInstanceUID == h.StudyInstanceUID and ps.Modality == "PR"
+    assert ps.SeriesInstanceUID != h.SeriesInstanceUID
+    assert ps.PatientID == h.PatientID
+    series = ps.ReferencedSeriesSequence[0]
+    assert series.SeriesInstanceUID == h.SeriesInstanceUID
+    assert series.ReferencedImageSequence[0].ReferencedSOPInstanceUID == h.SOPInstanceUID
+    for ann in ps.GraphicAnnotationSequence:
+        assert ann.ReferencedImageSequence[0].ReferencedSOPInstanceUID == h.SOPInstanceUID
+
+
+def test_graphic_objects_match_the_boxes_layer_per_class(analysis, radiograph):
+    ps = _read_back(make_gsps(analysis, radiograph.header))
+    layers = {item.GraphicLayer for item in ps.GraphicLayerSequence}
+    assert layers == {codes.lesion_layer(f[4]) for f in FINDINGS} | {SUMMARY_LAYER}
+    by_layer = _by_layer(ps)
+    for x1, y1, x2, y2, label, score, level in FINDINGS:
+        (ann,) = by_layer[codes.lesion_layer(label)]
+        (graphic,) = ann.GraphicObjectSequence
+        assert graphic.GraphicType == "POLYLINE" and graphic.GraphicAnnotationUnits == "PIXEL"
+        np.testing.assert_allclose(np.reshape(graphic.GraphicData, (-1, 2)),
+                                   [[x1, y1], [x2, y1], [x2, y2], [x1, y2], [x1, y1]], atol=1e-4)
+        (text,) = ann.TextObjectSequence
+        assert text.UnformattedTextValue == f"{label} {score:.2f} {level}"
+        assert text.TrackingUID == graphic.TrackingUID
+        top, bottom = text.BoundingBoxTopLeftHandCorner, text.BoundingBoxBottomRightHandCorner
+        assert 0 <= top[0] < bottom[0] <= 200 and 0 <= top[1] < bottom[1] <= 256
+
+
+def test_summary_layer_states_verdict_and_synthetic_warning(analysis, refused, radiograph):
+    texts = [t.UnformattedTextValue for t in
+             _by_layer(_read_back(make_gsps(analysis, radiograph.header)))[SUMMARY_LAYER][0]
+             .TextObjectSequence]
+    assert texts[0] == "SYNTHETIC-TRAINED MODEL - NOT FOR CLINICAL USE"
+    assert "ABNORMAL" in texts[1] and "balanced" in texts[1]
+    ps = _read_back(make_gsps(refused, radiograph.header))
+    assert [a.GraphicLayer for a in ps.GraphicAnnotationSequence] == [SUMMARY_LAYER]
+    assert refused.gate.reason in ps.GraphicAnnotationSequence[0].TextObjectSequence[1] \
+        .UnformattedTextValue
+
+
+def test_softcopy_voi_lut_is_the_source_window(analysis, radiograph):
+    ps = _read_back(make_gsps(analysis, radiograph.header))
+    (voi,) = ps.SoftcopyVOILUTSequence
+    assert float(voi.WindowCenter) == pytest.approx(float(radiograph.header.WindowCenter))
+    assert float(voi.WindowWidth) == pytest.approx(float(radiograph.header.WindowWidth))
+    assert ps.PresentationLUTShape == "IDENTITY"
+
+
+def test_monochrome1_gets_inverse_and_missing_window_gets_no_voi(analysis, radiograph):
+    header = deepcopy(radiograph.header)
+    header.PhotometricInterpretation = "MONOCHROME1"
+    del header.WindowCenter, header.WindowWidth
+    ps = _read_back(make_gsps(analysis, header))
+    assert ps.PresentationLUTShape == "INVERSE"
+    assert "SoftcopyVOILUTSequence" not in ps
+
+
+def test_multi_valued_window_uses_the_first_pair(analysis, radiograph):
+    header = deepcopy(radiograph.header)
+    header.WindowCenter, header.WindowWidth = [1000, 2000], [500, 800]
+    (voi,) = _read_back(make_gsps(analysis, header)).SoftcopyVOILUTSequence
+    assert (float(voi.WindowCenter), float(voi.WindowWidth)) == (1000.0, 500.0)

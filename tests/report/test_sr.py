@@ -1,0 +1,167 @@
+"""Comprehensive SR (TID 1500): build, save to memory, read back, check against the findings."""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from copy import deepcopy
+from io import BytesIO
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import ComprehensiveSRStorage
+from report_factory import FINDINGS, make_analysis, make_refused
+
+from spinexr.errors import ConfigError
+from spinexr.report import codes, make_sr
+from spinexr.types import GateResult, TriageResult
+
+
+def _read_back(ds) -> hd.sr.ComprehensiveSR:
+    buf = BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # e.g. text the character set cannot encode
+        ds.save_as(buf)
+    return hd.sr.ComprehensiveSR.from_dataset(pydicom.dcmread(BytesIO(buf.getvalue())))
+
+
+def _image_group(sr):
+    (group,) = sr.content.get_image_measurement_groups()
+    return group
+
+
+def _evaluations(group) -> dict[str, str]:
+    return {q.name.value: q.value.value for q in group.get_qualitative_evaluations()}
+
+
+def _measurements(group) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {}
+    for m in group.get_measurements():
+        found.setdefault(m.name.value, []).append(m.value)
+    return found
+
+
+def test_sr_is_in_the_source_study_and_references_the_image(analysis, radiograph):
+    sr = _read_back(make_sr(analysis, radiograph.header))
+    h = radiograph.header
+    assert sr.SOPClassUID == ComprehensiveSRStorage
+    assert sr.StudyInstanceUID == h.StudyInstanceUID
+    assert sr.SeriesInstanceUID != h.SeriesInstanceUID and sr.SOPInstanceUID != h.SOPInstanceUID
+    assert (sr.PatientID, sr.PatientName, sr.AccessionNumber) == \
+        (h.PatientID, h.PatientName, h.AccessionNumber)
+    assert sr.Manufacturer == "spinexr" and sr.SoftwareVersions
+    assert sr.ContentDate and sr.ContentTime
+    ref = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
+    assert ref.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == h.SOPInstanceUID
+    assert sr.CodingSchemeIdentificationSequence[0].CodingSchemeDesignator == "99SPINEXR"
+
+
+def test_one_planar_roi_group_per_finding_matching_its_box(analysis, radiograph):
+    sr = _read_back(make_sr(analysis, radiograph.header))
+    groups = sr.content.get_planar_roi_measurement_groups()
+    assert len(groups) == len(FINDINGS)
+    for group, (x1, y1, x2, y2, label, score, level) in zip(groups, FINDINGS):
+        region = group.roi
+        assert region.graphic_type == hd.sr.GraphicTypeValues.POLYLINE
+        np.testing.assert_allclose(region.value, [[x1, y1], [x2, y1], [x2, y2], [x1, y2],
+                                                  [x1, y1]], atol=1e-4)
+        source = region.ContentSequence[0].ReferencedSOPSequence[0]
+        assert source.ReferencedSOPInstanceUID == radiograph.header.SOPInstanceUID
+        assert source.ReferencedSOPClassUID == radiograph.header.SOPClassUID
+        assert codes.label_from_code(group.finding_type) == label
+        assert [codes.level_from_code(s.value) for s in group.finding_sites] == [level]
+        assert label in group.tracking_identifier and level in group.tracking_identifier
+        assert group.tracking_uid
+        probs = group.get_measurements(name=codes.PROBABILITY)
+        assert [m.value for m in probs] == [pytest.approx(score)]
+        assert probs[0].unit.value == "{probability}"
+        width = group.get_measurements(name=codes.WIDTH)[0]
+        assert width.value == pytest.approx((x2 - x1) * analysis.spacing_mm[1], rel=1e-5)
+        assert width.unit.value == "mm"
+        algo = {i.ConceptNameCodeSequence[0].CodeMeaning: i.TextValue
+                for i in group[0].ContentSequence if i.ValueType == "TEXT"}
+        assert algo["Algorithm Name"] == "spinexr demo-phantom"
+        assert algo["Algorithm Version"] == "0.3.1"
+
+
+def test_image_level_group_carries_triage_gate_and_grades(analysis, radiograph):
+    group = _image_group(_read_back(make_sr(analysis, radiograph.header)))
+    values = _measurements(group)
+    assert values["ABN-P"] == [pytest.approx(0.83)]
+    assert values["122411"] == [pytest.approx(0.42)]
+    assert sorted(values["MODEL-P"]) == [pytest.approx(0.80), pytest.approx(0.86)]
+    evaluations = _evaluations(group)
+    assert evaluations["GATE"] == "ACCEPTED"
+    assert evaluations["TRIAGE"] == codes.ABNORMAL.value
+    assert evaluations["grade:degeneration"] == "grade:degeneration:3"
+    comment = [i.TextValue for i in group[0].ContentSequence if i.ValueType == "TEXT"
+               and i.ConceptNameCodeSequence[0].CodeValue == codes.COMMENT.value]
+    assert comment and "balanced" in comment[0] and "ABNORMAL" in comment[0]
+
+
+def test_refused_image_gives_an_sr_without_roi_groups(refused, radiograph):
+    sr = _read_back(make_sr(refused, radiograph.header))
+    assert sr.content.get_planar_roi_measurement_groups() == []
+    group = _image_group(sr)
+    assert _evaluations(group) == {"GATE": "REFUSED"}
+    assert group.get_measurements() == []
+    texts = [i.TextValue for i in group[0].ContentSequence if i.ValueType == "TEXT"]
+    assert any(refused.gate.reason in t for t in texts)
+
+
+def test_normal_image_gives_triage_normal_and_no_roi_groups(radiograph):
+    a = make_analysis(radiograph, findings=())
+    a = dataclasses.replace(a, triage=TriageResult(0.1, False, "balanced", 0.42))
+    sr = _read_back(make_sr(a, radiograph.header))
+    assert sr.content.get_planar_roi_measurement_groups() == []
+    assert _evaluations(_image_group(sr))["TRIAGE"] == codes.NORMAL.value
+
+
+def test_text_outside_the_character_set_is_folded(radiograph):
+    reason = "not a spine radiograph \u2014 chest PA \u2192 refused (ca\u00f1a)"
+    sr = _read_back(make_sr(make_refused(radiograph, reason), radiograph.header))
+    texts = [i.TextValue for i in _image_group(sr)[0].ContentSequence if i.ValueType == "TEXT"]
+    assert any("radiograph - chest PA ? refused (ca\u00f1a)" in t for t in texts)   # Latin-1
+
+
+def test_source_header_is_not_modified(analysis, radiograph):
+    before = deepcopy(radiograph.header)
+    make_sr(analysis, radiograph.header)
+    assert radiograph.header == before
+
+
+def test_header_errors_name_the_problem(analysis, radiograph):
+    with pytest.raises(ConfigError, match="not DICOM"):
+        make_sr(analysis, None)
+    other = deepcopy(radiograph.header)
+    other.SOPInstanceUID = "1.2.3.4"
+    with pytest.raises(ConfigError, match="header is of 1.2.3.4"):
+        make_sr(analysis, other)
+    del other.StudyInstanceUID
+    with pytest.raises(ConfigError, match="lacks StudyInstanceUID"):
+        make_sr(analysis, other)
+
+
+def test_header_without_type2_patient_attributes_still_works(analysis, radiograph):
+    bare = deepcopy(radiograph.header)
+    for keyword in ("PatientName", "PatientBirthDate", "AccessionNumber", "StudyID"):
+        delattr(bare, keyword)
+    sr = _read_back(make_sr(analysis, bare))
+    assert sr.PatientName == "" and sr.PatientID == radiograph.header.PatientID
+
+
+def test_gate_refusal_wins_over_a_stray_triage(radiograph):
+    a = make_analysis(radiograph, findings=())
+    a = dataclasses.replace(a, gate=GateResult(False, "blank image"))
+    assert _evaluations(_image_group(_read_back(make_sr(a, radiograph.header)))) == \
+        {"GATE": "REFUSED"}
+
+
+def test_unknown_label_and_level_keep_their_text(radiograph):
+    a = make_analysis(radiograph, findings=((5.0, 5.0, 20.0, 20.0, "Fracture", 0.7, "L9"),))
+    (group,) = _read_back(make_sr(a, radiograph.header)).content \
+        .get_planar_roi_measurement_groups()
+    assert codes.label_from_code(group.finding_type) == "Other lesions"
+    assert group.finding_sites == []
+    assert group.tracking_identifier == "Finding 1: Fracture at L9"
