@@ -164,8 +164,7 @@ def validate_result(doc: Mapping[str, Any]) -> None:
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(load_schema())
-    problems = [f"$.{'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
-                for e in validator.iter_errors(doc)]
+    problems = [f"{e.json_path}: {e.message}" for e in validator.iter_errors(doc)]
     if problems:
         raise ResultValidationError(problems)
 
