@@ -1,0 +1,291 @@
+"""The one inference path: :class:`Analyzer` turns a :class:`Radiograph` into an :class:`Analysis`.
+
+Used unchanged by the CLI, the web service, the DICOM node and batch jobs. Steps:
+
+1. **Gate**: is this a usable spine radiograph? Image checks (size, dynamic range, saturation),
+   then the vertebra detector must find a chain of vertebral bodies stacked along a column.
+   A refused image gets a verdict with the reason and nothing else.
+2. **Triage**: the pack's ensemble gives per-model and fused P(abnormal) and the decision at
+   every operating point.
+3. **Lesions**: the lesion detector, gated by triage: ``"dernet"`` detects only when triage is
+   abnormal; ``"vindr"`` always detects but keeps only boxes scoring at least
+   ``negative_keep_conf`` when triage is normal.
+4. **Levels**: each finding is named after the nearest vertebra, disc or implant span.
+5. **Grades** from the pack's grading heads.
+6. **Explanations** on request (see :mod:`spinexr.explain`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from spinexr.errors import ConfigError
+from spinexr.labels import LESION_CLASSES, VERTEBRA_CLASS
+from spinexr.levels import assign_levels, level_of
+from spinexr.types import (Analysis, Box, Finding, GateResult, Grade, Heatmap, PackInfo,
+                           Radiograph, TriageResult)
+
+GATING = ("dernet", "vindr")
+#: BodyPartExamined values -> the region used to name levels.
+BODY_PART_REGION = {"CSPINE": "cervical", "NECK": "cervical", "LSPINE": "lumbar",
+                    "SSPINE": "lumbar", "LUMBAR": "lumbar", "TSPINE": "lumbar-no-sacrum"}
+
+
+@dataclass(frozen=True)
+class AnalyzerConfig:
+    """Settings of the inference path (the pack holds the models and their thresholds)."""
+
+    operating_point: str = "youden"
+    gating: str = "vindr"
+    negative_keep_conf: float = 0.5
+    lesion_conf: float | None = None          # None: the pack's threshold
+    gate_min_vertebrae: int = 4
+    gate_conf: float = 0.35
+    gate_min_side: int = 128
+    gate_min_std: float = 0.02
+    default_region: str = "lumbar"
+    explain: tuple[str, ...] = ()
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.gating not in GATING:
+            raise ConfigError(f"gating {self.gating!r}: use one of {GATING}", "gating")
+
+
+@dataclass(frozen=True)
+class _Roles:
+    """Which model of the pack does what (found from specs' labels, kinds and parts)."""
+
+    lesion_detector: str | None
+    vertebra_detector: tuple[Any, str] | None   # (pack, key): may come from a second pack
+    graders: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _find_detector(pack, labels: Sequence[str]) -> str | None:
+    for key, spec in pack.manifest.get("models", {}).items():
+        if spec.get("kind") == "detector" and list(spec.get("labels", [])) == list(labels):
+            return key
+    return None
+
+
+def _graders(pack) -> tuple[str, ...]:
+    members = set((pack.manifest.get("ensemble") or {}).get("members", []))
+    return tuple(k for k, s in pack.manifest.get("models", {}).items()
+                 if s.get("kind") == "classifier" and k not in members
+                 and s.get("part") not in ("stenosis_grades",))
+
+
+def find_roles(pack, vertebrae_pack=None) -> _Roles:
+    vert = None
+    for candidate in (pack, vertebrae_pack):
+        if candidate is not None and vert is None:
+            key = _find_detector(candidate, [VERTEBRA_CLASS])
+            vert = (candidate, key) if key else None
+    return _Roles(lesion_detector=_find_detector(pack, LESION_CLASSES), vertebra_detector=vert,
+                  graders=_graders(pack))
+
+
+def vertebra_chain(boxes: Sequence[Box]) -> list[Box]:
+    """The longest run of boxes stacked head to tail like a spine: consecutive centres no
+    further apart horizontally than 1.5 median widths, and vertically than 2.5 median heights."""
+    if not boxes:
+        return []
+    ordered = sorted(boxes, key=lambda b: b.center[1])
+    w = float(np.median([b.width for b in ordered]))
+    h = float(np.median([b.height for b in ordered]))
+    best: list[Box] = []
+    run = [ordered[0]]
+    for prev, cur in zip(ordered, ordered[1:]):
+        dx, dy = abs(cur.center[0] - prev.center[0]), cur.center[1] - prev.center[1]
+        if dx <= 1.5 * w and 0 < dy <= 2.5 * h:
+            run.append(cur)
+        else:
+            best, run = max(best, run, key=len), [cur]
+    return max(best, run, key=len)
+
+
+def image_checks(pixels: np.ndarray, cfg: AnalyzerConfig) -> tuple[bool, str, dict]:
+    """Usable-image checks on the normalized pixels; (ok, reason, measured values)."""
+    h, w = pixels.shape
+    std = float(pixels[:: max(1, h // 512), :: max(1, w // 512)].std())
+    saturated = float(np.mean((pixels <= 0.001) | (pixels >= 0.999)))
+    checks = {"width": w, "height": h, "std": round(std, 4), "saturated": round(saturated, 4)}
+    if min(h, w) < cfg.gate_min_side:
+        return False, f"unusable image: {w}x{h} px is below {cfg.gate_min_side} px", checks
+    if std < cfg.gate_min_std:
+        return False, f"unusable image: almost no contrast (std {std:.3f})", checks
+    if saturated > 0.9:
+        return False, f"unusable image: {saturated:.0%} of pixels are black or white", checks
+    return True, "", checks
+
+
+class Analyzer:
+    """Run a model pack on radiographs. Build once (models load once), call many times.
+
+    Args:
+        pack: the main pack (triage ensemble, lesion detector, grading heads: any subset).
+        vertebrae_pack: a pack with the vertebra detector, if the main pack has none.
+        config: the inference settings.
+    """
+
+    def __init__(self, pack, *, vertebrae_pack=None, config: AnalyzerConfig | None = None):
+        self.config = config or AnalyzerConfig()
+        self.pack = pack
+        self.roles = find_roles(pack, vertebrae_pack)
+        dev = self.config.device
+        self.triage_model = pack.triage(device=dev) if pack.manifest.get("ensemble") else None
+        if self.triage_model is not None and \
+                self.config.operating_point not in self.triage_model.operating_points:
+            raise ConfigError(f"operating point {self.config.operating_point!r} is not in the "
+                              f"pack (has {sorted(self.triage_model.operating_points)})",
+                              "operating_point")
+        self.lesion_detector = (pack.detector(self.roles.lesion_detector, device=dev)
+                                if self.roles.lesion_detector else None)
+        vp = self.roles.vertebra_detector
+        self.vertebra_detector = vp[0].detector(vp[1], device=dev) if vp else None
+        self.graders = {k: pack.classifier(k, device=dev) for k in self.roles.graders}
+        synthetic = pack.synthetic or bool(vertebrae_pack is not None and vertebrae_pack.synthetic)
+        self.info = PackInfo(pack.name, pack.version, synthetic)
+
+    @classmethod
+    def from_dirs(cls, pack_dir, vertebrae_dir=None, config: AnalyzerConfig | None = None):
+        from spinexr.models.pack import load_pack
+
+        return cls(load_pack(pack_dir),
+                   vertebrae_pack=load_pack(vertebrae_dir) if vertebrae_dir else None,
+                   config=config)
+
+    def analyze(self, image: Radiograph) -> Analysis:
+        """Analyse one radiograph."""
+        return self.analyze_batch([image])[0]
+
+    def analyze_batch(self, images: Sequence[Radiograph]) -> list[Analysis]:
+        """Analyse several radiographs, batching every model over the accepted ones."""
+        timings: dict[str, float] = {}
+        with _timed(timings, "gate"):
+            gates, chains = zip(*[self._gate(im) for im in images]) if images else ((), ())
+        ok = [i for i, g in enumerate(gates) if g.accepted]
+        pixels = [images[i].pixels for i in ok]
+        with _timed(timings, "triage"):
+            triage = self._triage(pixels)
+        with _timed(timings, "lesions"):
+            lesions = self._lesions(pixels, triage)
+        with _timed(timings, "grades"):
+            grades = self._grades(pixels)
+        with _timed(timings, "explain"):
+            heatmaps = self._explain(pixels)
+        per_image = {k: v / max(len(images), 1) for k, v in timings.items()}
+        results = []
+        for i, image in enumerate(images):
+            j = ok.index(i) if i in ok else None
+            results.append(self._assemble(image, gates[i], chains[i], j, triage, lesions,
+                                          grades, heatmaps, per_image))
+        return results
+
+    # ------------------------------------------------------------------ stages
+    def _gate(self, image: Radiograph) -> tuple[GateResult, tuple[Box, ...]]:
+        cfg = self.config
+        ok, reason, checks = image_checks(image.pixels, cfg)
+        if not ok:
+            return GateResult(False, reason, checks), ()
+        if self.vertebra_detector is None:
+            return GateResult(True, "image checks passed; no vertebra detector in the pack, "
+                                    "spine content not verified", checks), ()
+        boxes = self.vertebra_detector.predict([image.pixels], conf=cfg.gate_conf)[0]
+        chain = vertebra_chain(boxes)
+        checks = {**checks, "vertebrae_detected": len(boxes), "vertebra_chain": len(chain)}
+        if len(chain) < cfg.gate_min_vertebrae:
+            return GateResult(False, f"not a spine radiograph: found a column of {len(chain)} "
+                                     f"vertebral bodies (need {cfg.gate_min_vertebrae})",
+                              checks), ()
+        region = BODY_PART_REGION.get(str(image.meta.get("body_part_examined") or "").upper(),
+                                      cfg.default_region)
+        named = assign_levels(chain, region)
+        return GateResult(True, f"spine radiograph: {len(chain)} vertebral bodies in a column",
+                          {**checks, "level_region": region}), named
+
+    def _triage(self, pixels: list[np.ndarray]) -> dict | None:
+        if self.triage_model is None or not pixels:
+            return None
+        return self.triage_model.predict(pixels)
+
+    def _lesions(self, pixels: list[np.ndarray], triage: dict | None) -> list[list[Box]]:
+        if self.lesion_detector is None or not pixels:
+            return [[] for _ in pixels]
+        cfg, op = self.config, self.config.operating_point
+        abnormal = (triage["decisions"][op] if triage is not None
+                    else np.ones(len(pixels), dtype=bool))
+        todo = [i for i in range(len(pixels)) if abnormal[i] or cfg.gating == "vindr"]
+        spec = self.pack.model_spec(self.roles.lesion_detector)
+        conf = cfg.lesion_conf if cfg.lesion_conf is not None else \
+            float(spec.get("thresholds", {}).get("conf", 0.25))
+        found = self.lesion_detector.predict([pixels[i] for i in todo], conf=conf)
+        out: list[list[Box]] = [[] for _ in pixels]
+        for i, boxes in zip(todo, found):
+            out[i] = boxes if abnormal[i] else [b for b in boxes
+                                                if (b.score or 0) >= cfg.negative_keep_conf]
+        return out
+
+    def _grades(self, pixels: list[np.ndarray]) -> list[list[Grade]]:
+        out: list[list[Grade]] = [[] for _ in pixels]
+        for key, clf in self.graders.items() if pixels else ():
+            task = str(self.pack.model_spec(key).get("part") or key)
+            for i, p in enumerate(clf.predict_proba(pixels)):
+                k = int(np.argmax(p))
+                out[i].append(Grade(task=task, label=clf.labels[k], index=k,
+                                    probabilities={n: float(v) for n, v in zip(clf.labels, p)}))
+        return out
+
+    def _explain(self, pixels: list[np.ndarray]) -> list[list[Heatmap]]:
+        if not self.config.explain or self.triage_model is None:
+            return [[] for _ in pixels]
+        from spinexr.explain import explain_ensemble
+
+        return [[explain_ensemble(self.triage_model, p, m) for m in self.config.explain]
+                for p in pixels]
+
+    def _assemble(self, image: Radiograph, gate: GateResult, vertebrae: tuple[Box, ...],
+                  j: int | None, triage, lesions, grades, heatmaps, timings) -> Analysis:
+        base = dict(image_id=image.image_id, source=image.source,
+                    image_size=(image.width, image.height), spacing_mm=image.spacing_mm,
+                    gate=gate, pack=self.info, timings=timings)
+        if j is None:
+            return Analysis(**base)
+        return Analysis(**base, triage=self._triage_result(triage, j),
+                        findings=tuple(self._finding(b, vertebrae, image) for b in lesions[j]),
+                        vertebrae=vertebrae, grades=tuple(grades[j]), heatmaps=tuple(heatmaps[j]))
+
+    def _triage_result(self, triage: dict | None, j: int) -> TriageResult | None:
+        if triage is None:
+            return None
+        op = self.config.operating_point
+        return TriageResult(
+            probability=float(triage["probability"][j]), abnormal=bool(triage["decisions"][op][j]),
+            operating_point=op, threshold=self.triage_model.operating_points[op],
+            per_model={k: float(v[j]) for k, v in triage["per_model"].items()},
+            decisions={k: bool(v[j]) for k, v in triage["decisions"].items()})
+
+    @staticmethod
+    def _finding(box: Box, vertebrae: Sequence[Box], image: Radiograph) -> Finding:
+        named = replace(box, level=level_of(box, vertebrae))
+        size = None
+        if image.spacing_mm is not None:
+            size = (round(box.width * image.spacing_mm[1], 2),
+                    round(box.height * image.spacing_mm[0], 2))
+        return Finding(box=named, size_mm=size)
+
+
+class _timed:
+    """Add the wall time of a ``with`` block to ``timings[name]``."""
+
+    def __init__(self, timings: dict[str, float], name: str) -> None:
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.t0

@@ -1,0 +1,149 @@
+"""The inference path with stand-in models: gate, triage gating rules, levels, sizes, grades."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spinexr.analyze import Analyzer, AnalyzerConfig, image_checks, vertebra_chain
+from spinexr.errors import ConfigError
+from spinexr.labels import LESION_CLASSES, VERTEBRA_CLASS
+from spinexr.models.ensemble import TriageEnsemble
+from spinexr.types import Box, Radiograph, ReadInfo, SourceRef
+
+
+def _column(n, x=100.0, top=40.0, h=30.0, gap=12.0):
+    return [Box(x, top + i * (h + gap), x + 50, top + i * (h + gap) + h, VERTEBRA_CLASS,
+                score=0.9) for i in range(n)]
+
+
+class _Det:
+    def __init__(self, boxes):
+        self.boxes = boxes
+        self.calls = 0
+
+    def predict(self, images, conf=0.25, **_):
+        self.calls += len(images)
+        return [[b for b in self.boxes if (b.score or 0) >= conf] for _ in images]
+
+
+class _Member:
+    head, labels = "binary", ("normal", "abnormal")
+
+    def __init__(self, logit):
+        self.logit = logit
+
+    def predict_logits(self, images):
+        return np.full((len(images), 1), self.logit)
+
+
+class _Grader:
+    labels = ("healthy", "doubtful", "minimal", "moderate", "severe")
+
+    def predict_proba(self, images):
+        return np.tile([0.1, 0.1, 0.6, 0.1, 0.1], (len(images), 1))
+
+
+class _Pack:
+    name, version, synthetic = "fake", "0.0", True
+
+    def __init__(self, logit, lesions, vertebrae):
+        self.ens = TriageEnsemble({"a": _Member(logit)}, {"a": 1.0},
+                                  operating_points={"youden": 0.5, "high_sensitivity": 0.1})
+        self.dets = {"lesions": _Det(lesions), "vert": _Det(vertebrae)}
+        self.manifest = {
+            "ensemble": {"members": ["a"]},
+            "models": {"a": {"kind": "classifier"},
+                       "lesions": {"kind": "detector", "labels": list(LESION_CLASSES),
+                                   "thresholds": {"conf": 0.25}},
+                       "vert": {"kind": "detector", "labels": [VERTEBRA_CLASS]},
+                       "deg": {"kind": "classifier", "part": "degeneration"}}}
+
+    def triage(self, device="cpu"):
+        return self.ens
+
+    def detector(self, key, device="cpu"):
+        return self.dets[key]
+
+    def classifier(self, key, device="cpu"):
+        return _Grader()
+
+    def model_spec(self, key):
+        return self.manifest["models"][key]
+
+
+def _image(h=400, w=300, spacing=(0.2, 0.25), body_part="LSPINE"):
+    pixels = np.random.default_rng(0).random((h, w), dtype=np.float32)
+    return Radiograph(pixels=pixels, spacing_mm=spacing,
+                      source=SourceRef(path="x.dcm", sop_instance_uid="1.2.3"),
+                      info=ReadInfo("dicom", None, None, "MONOCHROME2", 12, "", (h, w)),
+                      meta={"body_part_examined": body_part})
+
+
+LESION = Box(150.0, 70.0, 170.0, 82.0, "Disc space narrowing", score=0.4)   # in a disc gap
+
+
+def test_vertebra_chain_keeps_the_longest_column():
+    column = _column(5)
+    stray = [Box(10, 10, 20, 20, VERTEBRA_CLASS), Box(250, 300, 290, 330, VERTEBRA_CLASS)]
+    assert vertebra_chain(column + stray) == column
+    assert vertebra_chain([]) == []
+
+
+def test_image_checks_refuse_flat_and_tiny_images():
+    cfg = AnalyzerConfig()
+    assert not image_checks(np.full((300, 300), 0.5, np.float32), cfg)[0]
+    ok, reason, _ = image_checks(np.zeros((64, 300), np.float32), cfg)
+    assert not ok and "below 128 px" in reason
+    assert image_checks(np.random.default_rng(0).random((300, 300)), cfg)[0]
+
+
+def test_accepted_image_gets_triage_levels_sizes_and_grades():
+    pack = _Pack(logit=2.0, lesions=[LESION], vertebrae=_column(5))
+    a = Analyzer(pack).analyze(_image())
+    assert a.gate.accepted and a.gate.checks["vertebra_chain"] == 5
+    assert [v.level for v in a.vertebrae] == ["L2", "L3", "L4", "L5", "S1"]
+    assert a.triage.abnormal and a.triage.probability == pytest.approx(1 / (1 + np.exp(-2)))
+    (f,) = a.findings
+    assert f.level == "L2-L3" and f.size_mm == (5.0, 2.4)     # 20 px x 0.25, 12 px x 0.2
+    assert a.grades[0].task == "degeneration" and a.grades[0].label == "minimal"
+    assert a.pack.synthetic
+
+
+def test_too_few_vertebrae_is_refused_with_the_reason():
+    pack = _Pack(logit=2.0, lesions=[LESION], vertebrae=_column(2))
+    a = Analyzer(pack).analyze(_image())
+    assert not a.gate.accepted and "not a spine radiograph" in a.gate.reason
+    assert a.triage is None and a.findings == () and pack.dets["lesions"].calls == 0
+
+
+def test_dernet_rule_skips_detection_when_triage_is_normal():
+    pack = _Pack(logit=-3.0, lesions=[LESION], vertebrae=_column(5))
+    a = Analyzer(pack, config=AnalyzerConfig(gating="dernet")).analyze(_image())
+    assert not a.triage.abnormal and a.findings == () and pack.dets["lesions"].calls == 0
+
+
+def test_vindr_rule_keeps_only_confident_boxes_when_triage_is_normal():
+    strong = Box(150.0, 110.0, 170.0, 124.0, "Osteophytes", score=0.8)
+    pack = _Pack(logit=-3.0, lesions=[LESION, strong], vertebrae=_column(5))
+    a = Analyzer(pack, config=AnalyzerConfig(gating="vindr", negative_keep_conf=0.5)).analyze(
+        _image())
+    assert [f.label for f in a.findings] == ["Osteophytes"]
+
+
+def test_cervical_header_names_levels_from_c2_and_unknown_operating_point_is_refused():
+    pack = _Pack(logit=2.0, lesions=[], vertebrae=_column(4))
+    a = Analyzer(pack).analyze(_image(body_part="CSPINE"))
+    assert [v.level for v in a.vertebrae] == ["C2", "C3", "C4", "C5"]
+    with pytest.raises(ConfigError, match="operating point 'nope'"):
+        Analyzer(pack, config=AnalyzerConfig(operating_point="nope"))
+
+
+def test_batch_equals_one_by_one():
+    pack = _Pack(logit=0.3, lesions=[LESION], vertebrae=_column(5))
+    images = [_image(), _image(h=500)]
+    analyzer = Analyzer(pack)
+    batch = analyzer.analyze_batch(images)
+    single = [analyzer.analyze(im) for im in images]
+    for x, y in zip(batch, single):
+        assert (x.gate, x.triage, x.findings, x.vertebrae, x.grades) == \
+               (y.gate, y.triage, y.findings, y.vertebrae, y.grades)
