@@ -278,6 +278,17 @@ class Analyzer:
         return Finding(box=named, size_mm=size)
 
 
+def refused_analysis(path, reason: str, pack: PackInfo) -> Analysis:
+    """The result for an input that could not be read as a radiograph (``reason`` says why)."""
+    from pathlib import Path
+
+    from spinexr.types import SourceRef
+
+    stem = Path(path).name.split(".")[0] or "input"
+    return Analysis(image_id=stem, source=SourceRef(path=str(path)), image_size=None,
+                    spacing_mm=None, gate=GateResult(False, reason), pack=pack)
+
+
 class _timed:
     """Add the wall time of a ``with`` block to ``timings[name]``."""
 

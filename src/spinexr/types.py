@@ -234,7 +234,7 @@ class Analysis:
 
     image_id: str
     source: SourceRef
-    image_size: tuple[int, int]                  # (width, height) of the source image
+    image_size: tuple[int, int] | None           # (width, height); None if unreadable
     spacing_mm: tuple[float, float] | None
     gate: GateResult
     pack: PackInfo

@@ -13,6 +13,7 @@ from spinexr.errors import SpinexrError
 
 #: Subcommand name -> module under ``spinexr.cli``; imported only when needed.
 COMMANDS: dict[str, str] = {
+    "analyze": "analyze_cmd",
     "evaluate": "evaluate_cmd",
     "inspect": "inspect_cmd",
     "phantom": "phantom_cmd",

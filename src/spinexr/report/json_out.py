@@ -86,7 +86,8 @@ def analysis_to_dict(a: Analysis, *, source_path: str | None = None) -> dict:
                      for h in a.heatmaps],
         "pack": {"name": a.pack.name, "version": a.pack.version,
                  "synthetic": bool(a.pack.synthetic)},
-        "image_size": [int(a.image_size[0]), int(a.image_size[1])],
+        "image_size": ([int(a.image_size[0]), int(a.image_size[1])]
+                       if a.image_size is not None else None),
         "spacing_mm": _pair(a.spacing_mm),
         "timings": {str(k): _num(v) for k, v in a.timings.items()},
         "outputs": [],
