@@ -1,0 +1,68 @@
+"""``spinexr analyze``: every input gets a result.json; DICOM inputs get SR/GSPS/SC in their study."""
+from __future__ import annotations
+
+import json
+
+import pydicom
+import pytest
+
+from spinexr.cli import main
+from spinexr.labels import LESION_CLASSES
+from spinexr.phantom import XrayConfig, generate_xray, xray_to_dicom
+
+
+@pytest.fixture()
+def tiny_pack(tmp_path, monkeypatch):
+    """A pack with an untrained YOLO11n lesion detector (no vertebra detector anywhere)."""
+    monkeypatch.setenv("SPINEXR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SPINEXR_MODELS", str(tmp_path / "no-models"))
+    import torch
+
+    from spinexr.models.pack import save_pack, save_weights
+    from spinexr.models.yolo import build_detection_model
+
+    torch.manual_seed(0)
+    model = build_detection_model("yolo11n", list(LESION_CLASSES))
+    root = tmp_path / "pack"
+    sha = save_weights(model.state_dict(), root / "lesions.safetensors")
+    save_pack(root, {"name": "tiny", "version": "0.0.1", "synthetic": True,
+                     "card": {"intended_use": "tests only"},
+                     "models": {"lesions": {"kind": "detector", "arch": "yolo11n",
+                                            "weights": "lesions.safetensors", "sha256": sha,
+                                            "dtype": "float16", "labels": list(LESION_CLASSES),
+                                            "input": {"size": 64},
+                                            "thresholds": {"conf": 0.5}}}})
+    return root
+
+
+def test_dicom_and_refused_inputs(tmp_path, tiny_pack, dicom_dir, capsys):
+    ph = generate_xray(3, XrayConfig(size=(256, 200)))
+    src = tmp_path / "phantom.dcm"
+    xray_to_dicom(ph).save_as(src, enforce_file_format=True)
+    out = tmp_path / "out"
+    code = main(["analyze", str(src), str(dicom_dir / "693_J2KR.dcm"), "--pack", str(tiny_pack),
+                 "--out", str(out), "--quiet"])
+    assert code == 2                                   # the CT was refused
+    printed = capsys.readouterr().out
+    assert "1 of 2 analysed" in printed and "refused" in printed
+
+    done = out / ph.uids.sop
+    assert sorted(p.name for p in done.iterdir()) == sorted(
+        ["result.json", "overlay.png", "boxes.xml", "report.html", "sr.dcm", "gsps.dcm", "sc.dcm"])
+    result = json.loads((done / "result.json").read_text())
+    assert result["gate"]["accepted"] and result["pack"]["synthetic"]
+    assert result["source"]["study_instance_uid"] == ph.uids.study
+    for name in ("sr.dcm", "gsps.dcm", "sc.dcm"):
+        ds = pydicom.dcmread(done / name)
+        assert ds.StudyInstanceUID == ph.uids.study and ds.SeriesInstanceUID != ph.uids.series
+
+    refused = json.loads((out / "693_J2KR" / "result.json").read_text())
+    assert refused["gate"]["accepted"] is False and "'CT'" in refused["gate"]["reason"]
+    assert refused["triage"] is None and refused["findings"] == []
+
+
+def test_missing_default_pack_is_one_error_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SPINEXR_MODELS", str(tmp_path / "none"))
+    assert main(["analyze", str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "--pack" in err[0]
