@@ -89,11 +89,14 @@ def test_vertebra_chain_keeps_the_longest_column():
     assert vertebra_chain([]) == []
 
 
-def test_image_checks_refuse_flat_and_tiny_images():
+def test_image_checks_refuse_flat_tiny_and_graphic_images():
     cfg = AnalyzerConfig()
     assert not image_checks(np.full((300, 300), 0.5, np.float32), cfg)[0]
-    ok, reason, _ = image_checks(np.zeros((64, 300), np.float32), cfg)
-    assert not ok and "below 128 px" in reason
+    steps = np.repeat(np.linspace(0, 1, 10, dtype=np.float32), 30)[None, :].repeat(300, 0)
+    ok, reason, checks = image_checks(steps, cfg)                 # 10 grey levels: a graphic
+    assert not ok and "10 grey levels" in reason and checks["gray_levels"] == 10
+    ok, reason, _ = image_checks(np.zeros((40, 300), np.float32), cfg)
+    assert not ok and "below 64 px" in reason
     assert image_checks(np.random.default_rng(0).random((300, 300)), cfg)[0]
 
 
@@ -131,9 +134,9 @@ def test_vindr_rule_keeps_only_confident_boxes_when_triage_is_normal():
 
 
 def test_cervical_header_names_levels_from_c2_and_unknown_operating_point_is_refused():
-    pack = _Pack(logit=2.0, lesions=[], vertebrae=_column(4))
+    pack = _Pack(logit=2.0, lesions=[], vertebrae=_column(5))
     a = Analyzer(pack).analyze(_image(body_part="CSPINE"))
-    assert [v.level for v in a.vertebrae] == ["C2", "C3", "C4", "C5"]
+    assert [v.level for v in a.vertebrae] == ["C2", "C3", "C4", "C5", "C6"]
     with pytest.raises(ConfigError, match="operating point 'nope'"):
         Analyzer(pack, config=AnalyzerConfig(operating_point="nope"))
 

@@ -42,10 +42,13 @@ class AnalyzerConfig:
     gating: str = "vindr"
     negative_keep_conf: float = 0.5
     lesion_conf: float | None = None          # None: the pack's threshold
-    gate_min_vertebrae: int = 4
-    gate_conf: float = 0.35
-    gate_min_side: int = 128
+    gate_min_vertebrae: int = 5        # a column of at least this many vertebral bodies ...
+    gate_conf: float = 0.25            # ... detected at this confidence,
+    gate_min_strong: int = 3           # of which at least this many ...
+    gate_strong_conf: float = 0.5      # ... score this much
+    gate_min_side: int = 64             # the real vertebra set holds 91 x 416 px crops
     gate_min_std: float = 0.02
+    gate_min_gray_levels: int = 64     # radiographs use most of 256 levels; graphics use few
     default_region: str = "lumbar"
     explain: tuple[str, ...] = ()
     device: str = "cpu"
@@ -110,15 +113,22 @@ def vertebra_chain(boxes: Sequence[Box]) -> list[Box]:
 def image_checks(pixels: np.ndarray, cfg: AnalyzerConfig) -> tuple[bool, str, dict]:
     """Usable-image checks on the normalized pixels; (ok, reason, measured values)."""
     h, w = pixels.shape
-    std = float(pixels[:: max(1, h // 512), :: max(1, w // 512)].std())
-    saturated = float(np.mean((pixels <= 0.001) | (pixels >= 0.999)))
-    checks = {"width": w, "height": h, "std": round(std, 4), "saturated": round(saturated, 4)}
+    sample = pixels[:: max(1, h // 512), :: max(1, w // 512)]
+    std = float(sample.std())
+    saturated = float(np.mean((sample <= 0.001) | (sample >= 0.999)))
+    hist = np.bincount(np.clip((sample * 255).astype(np.int64), 0, 255).ravel(), minlength=256)
+    levels = int((hist > 1e-4 * sample.size).sum())
+    checks = {"width": w, "height": h, "std": round(std, 4), "saturated": round(saturated, 4),
+              "gray_levels": levels}
     if min(h, w) < cfg.gate_min_side:
         return False, f"unusable image: {w}x{h} px is below {cfg.gate_min_side} px", checks
     if std < cfg.gate_min_std:
         return False, f"unusable image: almost no contrast (std {std:.3f})", checks
     if saturated > 0.9:
         return False, f"unusable image: {saturated:.0%} of pixels are black or white", checks
+    if levels < cfg.gate_min_gray_levels:
+        return False, (f"not a radiograph: only {levels} grey levels in use, as in a graphic "
+                       "or test pattern"), checks
     return True, "", checks
 
 
@@ -196,10 +206,13 @@ class Analyzer:
                                     "spine content not verified", checks), ()
         boxes = self.vertebra_detector.predict([image.pixels], conf=cfg.gate_conf)[0]
         chain = vertebra_chain(boxes)
-        checks = {**checks, "vertebrae_detected": len(boxes), "vertebra_chain": len(chain)}
-        if len(chain) < cfg.gate_min_vertebrae:
+        strong = sum((b.score or 0.0) >= cfg.gate_strong_conf for b in chain)
+        checks = {**checks, "vertebrae_detected": len(boxes), "vertebra_chain": len(chain),
+                  "vertebra_chain_confident": strong}
+        if len(chain) < cfg.gate_min_vertebrae or strong < cfg.gate_min_strong:
             return GateResult(False, f"not a spine radiograph: found a column of {len(chain)} "
-                                     f"vertebral bodies (need {cfg.gate_min_vertebrae})",
+                                     f"vertebral bodies, {strong} of them confidently (need "
+                                     f"{cfg.gate_min_vertebrae} and {cfg.gate_min_strong})",
                               checks), ()
         region = BODY_PART_REGION.get(str(image.meta.get("body_part_examined") or "").upper(),
                                       cfg.default_region)
