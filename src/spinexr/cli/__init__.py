@@ -15,6 +15,7 @@ from spinexr.errors import SpinexrError
 COMMANDS: dict[str, str] = {
     "analyze": "analyze_cmd",
     "evaluate": "evaluate_cmd",
+    "export": "export_cmd",
     "inspect": "inspect_cmd",
     "phantom": "phantom_cmd",
     "train": "train_cmd",

@@ -322,11 +322,16 @@ class Classifier:
     run them through :func:`prepare` in batches of ``batch_size`` under ``inference_mode`` in
     eval mode and channels_last, and return numpy arrays. ``temperature`` (fitted on
     out-of-fold logits, 1 = none) divides the logits in ``predict_proba``. Not thread-safe.
+
+    ``engine``, when given, is what computes the logits instead of ``model``: a callable from a
+    float32 (N, C, S, S) numpy batch to (N, K) logits, e.g. an
+    :class:`~spinexr.models.onnx_engine.OrtModel`. ``model`` stays the torch module, for
+    explanations (they need gradients).
     """
 
     def __init__(self, model, labels: Sequence[str], head: str, pre: Preprocess, *,
                  device: str = "cpu", batch_size: int = 16, name: str | None = None,
-                 temperature: float = 1.0) -> None:
+                 temperature: float = 1.0, engine=None) -> None:
         self.labels = tuple(labels)
         self.head = head
         self.pre = pre
@@ -338,23 +343,36 @@ class Classifier:
         self.device = torch.device(device)
         output_width(head, len(self.labels))  # validates head / labels
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
+        self.engine = engine
 
     @property
     def num_classes(self) -> int:
         return len(self.labels)
 
+    @property
+    def backend(self) -> str:
+        """What computes the logits: ``"onnxruntime"`` (an ``engine``) or ``"torch"``."""
+        return "torch" if self.engine is None else "onnxruntime"
+
     def logits_from_batch(self, batch) -> np.ndarray:
         """Logits (N, K) for an already prepared float32 batch (N, 1, S, S)."""
-        torch.set_flush_denormal(True)  # untrained-ish weights run 2-4x slower with denormals
+        from spinexr.models.onnx_engine import flush_denormals
+
         self.model.eval()
         chunks = []
-        with torch.inference_mode():
+        # flushed: untrained-ish weights run 2-4x slower with denormals; restored afterwards
+        with torch.inference_mode(), flush_denormals():
             for start in range(0, len(batch), self.batch_size):
-                x = batch[start:start + self.batch_size].to(self.device)
-                x = x.contiguous(memory_format=torch.channels_last)
-                chunks.append(self.model(x).float().reshape(len(x), -1).cpu())
+                chunks.append(self._forward(batch[start:start + self.batch_size]))
         k = output_width(self.head, self.num_classes)
         return torch.cat(chunks).numpy() if chunks else np.zeros((0, k), np.float32)
+
+    def _forward(self, x):
+        if self.engine is not None:
+            out = self.engine(x.detach().cpu().contiguous().numpy())
+            return torch.from_numpy(np.asarray(out, np.float32)).reshape(len(x), -1)
+        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+        return self.model(x).float().reshape(len(x), -1).cpu()
 
     def predict_logits(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Raw logits (N, K): K = 1 (binary), C (softmax) or C-1 (ordinal)."""

@@ -77,36 +77,48 @@ class ModelPack:
             raise ModelPackError(f"cannot read weights: {exc}", str(path)) from exc
         return {k: v.float() for k, v in tensors.items()}
 
-    def detector(self, key: str, *, device: str = "cpu"):
-        """Build the :class:`~spinexr.models.detector.Detector` stored under ``key`` (cached)."""
-        if (key, device) not in self._cache:
+    def detector(self, key: str, *, device: str = "cpu", engine: str = "auto"):
+        """Build the :class:`~spinexr.models.detector.Detector` stored under ``key`` (cached).
+
+        ``engine``: ``"auto"`` runs ONNX Runtime on CPU when ``<pack>/onnx`` holds a current
+        export of this model (see :func:`~spinexr.models.onnx_engine.select_engine`), torch
+        otherwise; ``"torch"`` / ``"onnx"`` force one. ``.model`` is the torch model either way.
+        """
+        if ("detector", key, device, engine) not in self._cache:
             from spinexr.models.detector import Detector
+            from spinexr.models.onnx_engine import select_engine
             from spinexr.models.yolo import build_detection_model
 
             spec = self.model_spec(key)
+            runtime = select_engine(self, key, engine, device)
             model = build_detection_model(spec["arch"], list(spec["labels"]))
             try:
                 model.load_state_dict(self.state_dict(key), strict=True)
             except RuntimeError as exc:
                 raise ModelPackError(f"weights do not fit {spec['arch']}: {exc}",
                                      str(self.root / spec["weights"])) from exc
-            self._cache[(key, device)] = Detector(model.float(), spec["labels"],
-                                                  spec["input"]["size"], device=device)
-        return self._cache[(key, device)]
+            self._cache[("detector", key, device, engine)] = Detector(
+                model.float(), spec["labels"], spec["input"]["size"], device=device,
+                engine=runtime)
+        return self._cache[("detector", key, device, engine)]
 
-    def classifier(self, key: str, *, device: str = "cpu"):
+    def classifier(self, key: str, *, device: str = "cpu", engine: str = "auto"):
         """Build the :class:`~spinexr.models.classifier.Classifier` stored under ``key`` (cached).
 
         The spec names ``arch``, ``head``, ``labels`` and ``input`` (the
         :class:`~spinexr.models.classifier.Preprocess` fields), as the classify recipe writes.
+        ``engine`` as in :meth:`detector`; ``.model`` stays the torch module (explanations
+        need its gradients).
         """
-        if ("classifier", key, device) not in self._cache:
+        if ("classifier", key, device, engine) not in self._cache:
             from spinexr.models.classifier import Classifier, Preprocess, create_classifier
+            from spinexr.models.onnx_engine import select_engine
 
             spec = self.model_spec(key)
             if spec.get("kind") != "classifier":
                 raise ModelPackError(f"model {key!r} is a {spec.get('kind')!r}, not a classifier",
                                      str(self.root))
+            runtime = select_engine(self, key, engine, device)
             labels = list(spec["labels"])
             model = create_classifier(spec["arch"], len(labels), head=spec["head"],
                                       in_chans=int(spec["input"].get("channels", 1)))
@@ -115,20 +127,22 @@ class ModelPack:
             except RuntimeError as exc:
                 raise ModelPackError(f"weights do not fit {spec['arch']}: {exc}",
                                      str(self.root / spec["weights"])) from exc
-            self._cache[("classifier", key, device)] = Classifier(
+            self._cache[("classifier", key, device, engine)] = Classifier(
                 model.float(), labels, spec["head"], Preprocess.from_dict(spec["input"]),
-                device=device, name=key, temperature=float(spec.get("temperature", 1.0)))
-        return self._cache[("classifier", key, device)]
+                device=device, name=key, temperature=float(spec.get("temperature", 1.0)),
+                engine=runtime)
+        return self._cache[("classifier", key, device, engine)]
 
-    def triage(self, *, device: str = "cpu"):
-        """The :class:`~spinexr.models.ensemble.TriageEnsemble` described by ``ensemble``."""
+    def triage(self, *, device: str = "cpu", engine: str = "auto"):
+        """The :class:`~spinexr.models.ensemble.TriageEnsemble` described by ``ensemble``;
+        its members run on ``engine`` (see :meth:`classifier`)."""
         from spinexr.models.ensemble import TriageEnsemble
 
         spec = self.manifest.get("ensemble")
         if not spec:
             raise ModelPackError("pack has no 'ensemble' entry (not a triage pack)",
                                  str(self.root / MANIFEST))
-        members = {k: self.classifier(k, device=device) for k in spec["members"]}
+        members = {k: self.classifier(k, device=device, engine=engine) for k in spec["members"]}
         return TriageEnsemble(members, spec["weights"], spec.get("temperatures"),
                               spec.get("operating_points"))
 

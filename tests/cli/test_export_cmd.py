@@ -1,0 +1,58 @@
+"""``spinexr export`` called through spinexr.cli.main: files, export.json, the printed line."""
+from __future__ import annotations
+
+import json
+import re
+
+import torch
+
+from spinexr.cli import main
+from spinexr.models.classifier import Preprocess, create_classifier
+from spinexr.models.pack import load_pack, save_pack, save_weights
+
+
+def _pack(root):
+    torch.manual_seed(0)
+    model = create_classifier("test_efficientnet", 2, head="binary")
+    sha = save_weights(model.state_dict(), root / "clf.safetensors")
+    save_pack(root, {"name": "tiny", "version": "0.2.0", "models": {"clf": {
+        "kind": "classifier", "arch": "test_efficientnet", "head": "binary",
+        "labels": ["normal", "abnormal"], "input": Preprocess(32).to_dict(),
+        "weights": "clf.safetensors", "dtype": "float16", "sha256": sha}}})
+    return root
+
+
+def test_export_writes_the_files_and_prints_diff_and_latency(tmp_path, capsys):
+    root = _pack(tmp_path / "pack")
+    assert main(["export", "--pack", str(root), "--format", "onnx", "--runs", "2",
+                 "--threads", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    record = json.loads((root / "onnx" / "export.json").read_text())
+    assert record["pack"] == {"name": "tiny", "version": "0.2.0"}
+    assert record["models"]["clf"]["check"]["passed"]
+    line = next(x for x in out.splitlines() if x.strip().startswith("clf:"))
+    size = (root / "onnx" / "clf.onnx").stat().st_size / 1e6
+    assert f"clf.onnx  {size:.1f} MB" in line
+    diff = float(re.search(r"max abs diff (\S+)", line).group(1))
+    assert 0 <= diff < 1e-3
+    assert re.search(r"batch 1: torch [\d.]+ ms, onnxruntime [\d.]+ ms \([\d.]+x, 1 thread\)", line)
+    assert load_pack(root).classifier("clf").backend == "onnxruntime"
+
+
+def test_out_elsewhere_is_not_used_automatically(tmp_path, capsys):
+    root = _pack(tmp_path / "pack")
+    assert main(["export", "--pack", str(root), "--out", str(tmp_path / "elsewhere"),
+                 "--runs", "0"]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "elsewhere" / "clf.onnx").is_file()
+    assert (tmp_path / "elsewhere" / "export.json").is_file()
+    assert "batch 1" not in out and "note: inference uses" in out
+    assert load_pack(root).classifier("clf").backend == "torch"
+
+
+def test_a_missing_pack_is_one_error_line(tmp_path, capsys):
+    assert main(["export", "--pack", str(tmp_path / "nope"), "--format", "onnx"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ") and "no pack.json" in err
