@@ -297,7 +297,7 @@ def refused_analysis(path, reason: str, pack: PackInfo) -> Analysis:
 
     from spinexr.types import SourceRef
 
-    stem = Path(path).name.split(".")[0] or "input"
+    stem = Path(path).stem or "input"
     return Analysis(image_id=stem, source=SourceRef(path=str(path)), image_size=None,
                     spacing_mm=None, gate=GateResult(False, reason), pack=pack)
 

@@ -118,7 +118,7 @@ class Radiograph:
         if self.source.sop_instance_uid:
             return self.source.sop_instance_uid
         if self.source.path:
-            return Path(self.source.path).name.split(".")[0] or "image"
+            return Path(self.source.path).stem or "image"
         return "image"
 
 

@@ -67,6 +67,7 @@ def build_detection_model(arch: str, names: Mapping[int, str] | list[str]):
 
     cfg = yaml_model_load(f"{check_arch(arch)}.yaml")
     names = dict(enumerate(names)) if isinstance(names, (list, tuple)) else dict(names)
+    cfg = {**cfg, "nc": len(names)}  # set here, so ultralytics has nothing to "override"
     model = DetectionModel(cfg, nc=len(names), verbose=False)
     model.names = names
     return model
