@@ -68,3 +68,12 @@ def test_unknown_model_key_lists_the_known_ones(tmp_path):
     _pack(tmp_path)
     with pytest.raises(ModelPackError, match=r"no model 'x' \(has \['m'\]\)"):
         load_pack(tmp_path).model_spec("x")
+
+
+def test_weights_of_another_architecture_are_refused_by_name(tmp_path):
+    _pack(tmp_path)
+    manifest = json.loads((tmp_path / "pack.json").read_text())
+    manifest["models"]["m"].update(arch="resnet10t", head="binary", input={"size": 32})
+    (tmp_path / "pack.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelPackError, match=r"m\.safetensors: weights do not fit resnet10t"):
+        load_pack(tmp_path).classifier("m", engine="torch")

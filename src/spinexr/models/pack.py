@@ -77,6 +77,16 @@ class ModelPack:
             raise ModelPackError(f"cannot read weights: {exc}", str(path)) from exc
         return {k: v.float() for k, v in tensors.items()}
 
+    def _loaded(self, key: str, model):
+        """``model`` with the weights of ``key`` loaded (strict), or a ModelPackError."""
+        spec = self.model_spec(key)
+        try:
+            model.load_state_dict(self.state_dict(key), strict=True)
+        except RuntimeError as exc:
+            raise ModelPackError(f"weights do not fit {spec['arch']}: {exc}",
+                                 str(self.root / spec["weights"])) from exc
+        return model
+
     def detector(self, key: str, *, device: str = "cpu", engine: str = "auto"):
         """Build the :class:`~spinexr.models.detector.Detector` stored under ``key`` (cached).
 
@@ -91,12 +101,8 @@ class ModelPack:
 
             spec = self.model_spec(key)
             runtime = select_engine(self, key, engine, device)
-            model = build_detection_model(spec["arch"], list(spec["labels"]))
-            try:
-                model.load_state_dict(self.state_dict(key), strict=True)
-            except RuntimeError as exc:
-                raise ModelPackError(f"weights do not fit {spec['arch']}: {exc}",
-                                     str(self.root / spec["weights"])) from exc
+            model = self._loaded(key, build_detection_model(spec["arch"],
+                                                            list(spec["labels"])))
             self._cache[("detector", key, device, engine)] = Detector(
                 model.float(), spec["labels"], spec["input"]["size"], device=device,
                 engine=runtime)
@@ -120,13 +126,9 @@ class ModelPack:
                                      str(self.root))
             runtime = select_engine(self, key, engine, device)
             labels = list(spec["labels"])
-            model = create_classifier(spec["arch"], len(labels), head=spec["head"],
-                                      in_chans=int(spec["input"].get("channels", 1)))
-            try:
-                model.load_state_dict(self.state_dict(key), strict=True)
-            except RuntimeError as exc:
-                raise ModelPackError(f"weights do not fit {spec['arch']}: {exc}",
-                                     str(self.root / spec["weights"])) from exc
+            model = self._loaded(key, create_classifier(
+                spec["arch"], len(labels), head=spec["head"],
+                in_chans=int(spec["input"].get("channels", 1))))
             self._cache[("classifier", key, device, engine)] = Classifier(
                 model.float(), labels, spec["head"], Preprocess.from_dict(spec["input"]),
                 device=device, name=key, temperature=float(spec.get("temperature", 1.0)),
