@@ -27,7 +27,7 @@ nothing. Each path runs in a fresh subprocess (peak RSS from VmHWM); ours also r
 and with ``reduce=1`` (JPEG 2000 decoded at half resolution) as extra columns.
 
     python benchmarks/pipeline.py --quick      # ~2 min: 12 images of 2500 x 2000, batch 4
-    python benchmarks/pipeline.py              # ~6 min: 40 images, batch 8, 2 rounds
+    python benchmarks/pipeline.py              # ~9 min: 40 images, batch 8, 2 rounds
     python benchmarks/pipeline.py --reduce 1   # the ratio with ours decoding at half size
     python benchmarks/pipeline.py --size 384 --yolo l
 
