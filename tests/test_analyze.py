@@ -150,3 +150,17 @@ def test_batch_equals_one_by_one():
     for x, y in zip(batch, single):
         assert (x.gate, x.triage, x.findings, x.vertebrae, x.grades) == \
                (y.gate, y.triage, y.findings, y.vertebrae, y.grades)
+
+
+def test_the_vertebra_detector_runs_once_per_batch_on_images_that_passed_the_checks():
+    pack = _Pack(logit=2.0, lesions=[], vertebrae=_column(5))
+    flat = _image()
+    flat = Radiograph(pixels=np.full((400, 300), 0.5, np.float32), spacing_mm=None,
+                      source=flat.source, info=flat.info, meta=flat.meta)
+    calls = []
+    det = pack.dets["vert"]
+    original = det.predict
+    det.predict = lambda images, **kw: calls.append(len(images)) or original(images, **kw)
+    results = Analyzer(pack).analyze_batch([_image(), flat, _image(h=500)])
+    assert calls == [2]                                    # one call, the flat image skipped
+    assert [r.gate.accepted for r in results] == [True, False, True]

@@ -176,7 +176,7 @@ class Analyzer:
         """Analyse several radiographs, batching every model over the accepted ones."""
         timings: dict[str, float] = {}
         with _timed(timings, "gate"):
-            gates, chains = zip(*[self._gate(im) for im in images]) if images else ((), ())
+            gates, chains = self._gate_batch(images)
         ok = [i for i, g in enumerate(gates) if g.accepted]
         pixels = [images[i].pixels for i in ok]
         with _timed(timings, "triage"):
@@ -196,15 +196,28 @@ class Analyzer:
         return results
 
     # ------------------------------------------------------------------ stages
-    def _gate(self, image: Radiograph) -> tuple[GateResult, tuple[Box, ...]]:
+    def _gate_batch(self, images: Sequence[Radiograph]
+                    ) -> tuple[list[GateResult], list[tuple[Box, ...]]]:
+        """Image checks for each image, then one batched vertebra-detector call for those that
+        passed them; returns the verdicts and the named vertebrae of each image."""
+        checked = [image_checks(im.pixels, self.config) for im in images]
+        todo = [i for i, (ok, _, _) in enumerate(checked) if ok]
+        found = (self.vertebra_detector.predict([images[i].pixels for i in todo],
+                                                conf=self.config.gate_conf)
+                 if self.vertebra_detector is not None and todo else [None] * len(todo))
+        boxes = dict(zip(todo, found))
+        results = [self._verdict(im, checked[i], boxes.get(i)) for i, im in enumerate(images)]
+        return [g for g, _ in results], [v for _, v in results]
+
+    def _verdict(self, image: Radiograph, checked: tuple[bool, str, dict],
+                 boxes: list[Box] | None) -> tuple[GateResult, tuple[Box, ...]]:
         cfg = self.config
-        ok, reason, checks = image_checks(image.pixels, cfg)
+        ok, reason, checks = checked
         if not ok:
             return GateResult(False, reason, checks), ()
-        if self.vertebra_detector is None:
+        if boxes is None:
             return GateResult(True, "image checks passed; no vertebra detector in the pack, "
                                     "spine content not verified", checks), ()
-        boxes = self.vertebra_detector.predict([image.pixels], conf=cfg.gate_conf)[0]
         chain = vertebra_chain(boxes)
         strong = sum((b.score or 0.0) >= cfg.gate_strong_conf for b in chain)
         checks = {**checks, "vertebrae_detected": len(boxes), "vertebra_chain": len(chain),

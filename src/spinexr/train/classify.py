@@ -37,7 +37,7 @@ import numpy as np
 from spinexr.errors import ConfigError, DatasetError
 from spinexr.models.classifier import Preprocess, output_width, probabilities
 from spinexr.train.config import (ClassifyRecipe, Member, TrainConfig, engine_config,
-                                  parse_recipe)
+                                  parse_recipe, relative_to_cwd)
 from spinexr.train.engine import Dist, EngineConfig, derived_seed
 from spinexr.train.images import ArrayData
 from spinexr.types import Sample
@@ -246,15 +246,6 @@ def fit_on_oof(oof: Mapping[str, OutOfFold], recipe: ClassifyRecipe) -> OofFit:
 
 
 # --------------------------------------------------------------------------- pack and test
-def _repo_relative(path: Path) -> str:
-    import os
-
-    try:
-        return os.path.relpath(path, Path.cwd())
-    except ValueError:
-        return str(path)
-
-
 def _model_spec(member: Member, recipe: ClassifyRecipe, weights: str, sha: str,
                 oof: OutOfFold, epochs: int, temperature: float | None, target: str) -> dict:
     spec = {"kind": "classifier", "arch": member.arch, "head": recipe.head,
@@ -273,7 +264,7 @@ def _model_spec(member: Member, recipe: ClassifyRecipe, weights: str, sha: str,
 def _manifest(cfg: TrainConfig, recipe: ClassifyRecipe, models: dict, fitted: OofFit,
               metrics: Mapping[str, Any]) -> dict:
     card = dict(cfg.card)
-    card.setdefault("command", "spinexr train " + shlex.quote(_repo_relative(cfg.source)))
+    card.setdefault("command", "spinexr train " + shlex.quote(relative_to_cwd(cfg.source)))
     manifest = {"name": cfg.name, "version": str(cfg.card.get("version", "1.0.0")),
                 "synthetic": bool(cfg.card.get("synthetic", False)), "card": card,
                 "models": models, "task": "triage" if recipe.head == "binary" else "grading",
@@ -281,7 +272,7 @@ def _manifest(cfg: TrainConfig, recipe: ClassifyRecipe, models: dict, fitted: Oo
                 "fitted_on": "out-of-fold predictions of the train split "
                              f"({recipe.folds} patient-grouped folds); test never used",
                 "test_set": {"format": cfg.data.format, "split": cfg.data.splits.get("test"),
-                             "root": _repo_relative(cfg.data.root)}}
+                             "root": relative_to_cwd(cfg.data.root)}}
     if recipe.head == "binary":
         manifest["ensemble"] = {"members": list(models), "weights": dict(fitted.weights),
                                 "temperatures": dict(fitted.temperatures),

@@ -75,6 +75,7 @@ def train_pack_recipe(recipe: PackRecipe, out: Path, *, resume: bool = False) ->
 def merge_packs(parts: Mapping[str, Path], out: Path, recipe: PackRecipe) -> Path:
     """One pack from several: models by key (keys must be unique), one ensemble at most."""
     from spinexr.models.pack import load_pack, save_pack
+    from spinexr.train.config import relative_to_cwd
 
     models: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
@@ -99,7 +100,7 @@ def merge_packs(parts: Mapping[str, Path], out: Path, recipe: PackRecipe) -> Pat
                       "command": pack.manifest.get("card", {}).get("command"),
                       "test_set": pack.manifest.get("test_set")}
     card = {**recipe.card}
-    card.setdefault("command", f"spinexr train {_relative(recipe.source)}")
+    card.setdefault("command", f"spinexr train {relative_to_cwd(recipe.source)}")
     manifest = {"name": recipe.name, "version": str(recipe.card.get("version", "1.0.0")),
                 "synthetic": bool(recipe.card.get("synthetic", False)), "card": card,
                 "models": models, "metrics": metrics, "parts": info}
@@ -108,11 +109,3 @@ def merge_packs(parts: Mapping[str, Path], out: Path, recipe: PackRecipe) -> Pat
     save_pack(out, manifest)
     return out
 
-
-def _relative(path: Path) -> str:
-    import os
-
-    try:
-        return os.path.relpath(path, Path.cwd())
-    except ValueError:
-        return str(path)

@@ -109,6 +109,16 @@ def load_config(path: Path | str) -> TrainConfig:
                        card=dict(raw.get("card") or {}), source=path.resolve())
 
 
+def relative_to_cwd(path: Path) -> str:
+    """``path`` relative to the working directory (for commands recorded in model cards)."""
+    import os
+
+    try:
+        return os.path.relpath(path, Path.cwd())
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
 def materialize_data(cfg: TrainConfig, out: Path) -> TrainConfig:
     """Write the recipe's phantom sets under ``<out>/data`` (once) and point the recipe there.
 

@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 
 from spinexr.errors import ConfigError
 from spinexr.types import Sample
-from spinexr.train.config import TrainConfig
+from spinexr.train.config import TrainConfig, relative_to_cwd
 
 log = logging.getLogger("spinexr.train")
 
@@ -230,19 +230,13 @@ def _finished(checkpoint: Path) -> bool:
 
 def _manifest(cfg: TrainConfig, models: dict, metrics: dict) -> dict:
     card = dict(cfg.card)
-    card.setdefault("command", "spinexr train " + shlex.quote(_repo_relative(cfg.source)))
+    card.setdefault("command", "spinexr train " + shlex.quote(relative_to_cwd(cfg.source)))
     summary = {role: {k: v for k, v in m.items() if k != "per_class"} for role, m in metrics.items()}
     return {"name": cfg.name, "version": str(cfg.card.get("version", "1.0.0")),
             "synthetic": bool(cfg.card.get("synthetic", False)), "card": card, "models": models,
             "metrics": summary,
             "per_class": {role: m.get("per_class", {}) for role, m in metrics.items()},
             "test_set": {"format": cfg.data.format, "split": cfg.data.splits.get("test"),
-                         "root": _repo_relative(cfg.data.root),
+                         "root": relative_to_cwd(cfg.data.root),
                          "class_map": dict(cfg.data.class_map)}}
 
-
-def _repo_relative(path: Path) -> str:
-    try:
-        return os.path.relpath(path, Path.cwd())
-    except ValueError:
-        return str(path)
