@@ -164,3 +164,30 @@ def test_the_vertebra_detector_runs_once_per_batch_on_images_that_passed_the_che
     results = Analyzer(pack).analyze_batch([_image(), flat, _image(h=500)])
     assert calls == [2]                                    # one call, the flat image skipped
     assert [r.gate.accepted for r in results] == [True, False, True]
+
+
+def test_reduced_decodes_are_reported_in_source_pixels():
+    """An image decoded at half size: boxes, vertebrae, size and spacing refer to the stored
+    image, and sizes in mm are the same as at full size."""
+    pack = _Pack(logit=2.0, lesions=[LESION], vertebrae=_column(5))
+    half = _image()
+    half = Radiograph(pixels=half.pixels, spacing_mm=(0.4, 0.5), source=half.source,
+                      info=ReadInfo("dicom", None, None, "MONOCHROME2", 12, "", (800, 600),
+                                    reduce=1), meta=half.meta)
+    a = Analyzer(pack).analyze(half)
+    assert a.image_size == (600, 800) and a.spacing_mm == (0.2, 0.25)
+    (f,) = a.findings
+    assert (f.box.x1, f.box.y1, f.box.x2, f.box.y2) == (300.0, 140.0, 340.0, 164.0)
+    assert f.size_mm == (10.0, 4.8)                  # 20 px x 0.5 mm = 40 px x 0.25 mm
+    assert a.vertebrae[0].x1 == 200.0 and f.level == "L2-L3"
+
+
+def test_decode_side_is_the_largest_model_input():
+    pack = _Pack(logit=2.0, lesions=[LESION], vertebrae=_column(5))
+    pack.manifest["models"]["lesions"]["input"] = {"size": 640}
+    pack.manifest["models"]["vert"]["input"] = {"size": 416}
+    assert Analyzer(pack).decode_side() == 640
+    pack.manifest["models"]["a"]["input"] = {"size": 96}     # a whole-image triage member
+    assert Analyzer(pack).decode_side() == 640
+    pack.manifest["models"]["a"]["input"] = {"size": 700}
+    assert Analyzer(pack).decode_side() == 700

@@ -132,6 +132,10 @@ def image_checks(pixels: np.ndarray, cfg: AnalyzerConfig) -> tuple[bool, str, di
     return True, "", checks
 
 
+#: Longer image side per pixel of a window-triage crop input (see Analyzer.decode_side).
+WINDOW_SIDE_FACTOR = 8
+
+
 class Analyzer:
     """Run a model pack on radiographs. Build once (models load once), call many times.
 
@@ -160,6 +164,23 @@ class Analyzer:
         synthetic = pack.synthetic or bool(vertebrae_pack is not None and vertebrae_pack.synthetic)
         self.info = PackInfo(pack.name, pack.version, synthetic)
 
+    def decode_side(self) -> int:
+        """The smallest longer image side that loses nothing for this analyzer's models: the
+        largest whole-image input (detectors, classifiers), and for a window triage
+        :data:`WINDOW_SIDE_FACTOR` times its crops' input (a window spans about a ninth of a
+        spine radiograph's height). Readers may decode JPEG 2000 down to it
+        (``read_radiograph(min_side=...)``); results stay in source pixels."""
+        sides = [int(self.pack.model_spec(k).get("input", {}).get("size", 0))
+                 for k in (self.roles.lesion_detector, *self.roles.graders) if k]
+        if self.vertebra_detector is not None:
+            vp = self.roles.vertebra_detector
+            sides.append(int(vp[0].model_spec(vp[1]).get("input", {}).get("size", 0)))
+        if self.triage_model is not None:
+            factor = WINDOW_SIDE_FACTOR if hasattr(self.triage_model, "windows") else 1
+            sides += [factor * int(self.pack.model_spec(k).get("input", {}).get("size", 0))
+                      for k in self.triage_model.members]
+        return max([s for s in sides if s] or [1024])
+
     @classmethod
     def from_dirs(cls, pack_dir, vertebrae_dir=None, config: AnalyzerConfig | None = None):
         from spinexr.models.pack import load_pack
@@ -179,14 +200,15 @@ class Analyzer:
             gates, chains = self._gate_batch(images)
         ok = [i for i, g in enumerate(gates) if g.accepted]
         pixels = [images[i].pixels for i in ok]
+        bodies = [chains[i] for i in ok]
         with _timed(timings, "triage"):
-            triage = self._triage(pixels)
+            triage = self._triage(pixels, bodies)
         with _timed(timings, "lesions"):
             lesions = self._lesions(pixels, triage)
         with _timed(timings, "grades"):
             grades = self._grades(pixels)
         with _timed(timings, "explain"):
-            heatmaps = self._explain(pixels)
+            heatmaps = self._explain(pixels, bodies)
         per_image = {k: v / max(len(images), 1) for k, v in timings.items()}
         results = []
         for i, image in enumerate(images):
@@ -233,9 +255,21 @@ class Analyzer:
         return GateResult(True, f"spine radiograph: {len(chain)} vertebral bodies in a column",
                           {**checks, "level_region": region}), named
 
-    def _triage(self, pixels: list[np.ndarray]) -> dict | None:
+    def _window_bodies(self, bodies: list[tuple[Box, ...]]) -> list[tuple[Box, ...]] | None:
+        """The gate's vertebrae, when a window triage would find the very same ones (same
+        detector, same confidence): it then skips its own detector run."""
+        spec = getattr(self.triage_model, "spec", None)
+        vp = self.roles.vertebra_detector
+        if spec is None or vp is None or vp[0] is not self.pack or vp[1] != spec.detector \
+                or self.config.gate_conf != spec.conf:
+            return None
+        return bodies
+
+    def _triage(self, pixels: list[np.ndarray], bodies: list[tuple[Box, ...]]) -> dict | None:
         if self.triage_model is None or not pixels:
             return None
+        if hasattr(self.triage_model, "windows"):
+            return self.triage_model.predict(pixels, self._window_bodies(bodies))
         return self.triage_model.predict(pixels)
 
     def _lesions(self, pixels: list[np.ndarray], triage: dict | None) -> list[list[Box]]:
@@ -265,24 +299,35 @@ class Analyzer:
                                     probabilities={n: float(v) for n, v in zip(clf.labels, p)}))
         return out
 
-    def _explain(self, pixels: list[np.ndarray]) -> list[list[Heatmap]]:
+    def _explain(self, pixels: list[np.ndarray], bodies: list[tuple[Box, ...]]
+                 ) -> list[list[Heatmap]]:
         if not self.config.explain or self.triage_model is None:
             return [[] for _ in pixels]
-        from spinexr.explain import explain_ensemble
+        from spinexr.explain import explain_ensemble, explain_windows
 
+        if hasattr(self.triage_model, "windows"):
+            given = self._window_bodies(bodies)
+            return [[explain_windows(self.triage_model, p, m,
+                                     vertebrae=None if given is None else given[j])
+                     for m in self.config.explain] for j, p in enumerate(pixels)]
         return [[explain_ensemble(self.triage_model, p, m) for m in self.config.explain]
                 for p in pixels]
 
     def _assemble(self, image: Radiograph, gate: GateResult, vertebrae: tuple[Box, ...],
                   j: int | None, triage, lesions, grades, heatmaps, timings) -> Analysis:
+        sx, sy = source_scale(image)
+        spacing = image.spacing_mm and (image.spacing_mm[0] / sy, image.spacing_mm[1] / sx)
         base = dict(image_id=image.image_id, source=image.source,
-                    image_size=(image.width, image.height), spacing_mm=image.spacing_mm,
-                    gate=gate, pack=self.info, timings=timings)
+                    image_size=(round(image.width * sx), round(image.height * sy)),
+                    spacing_mm=spacing, gate=gate, pack=self.info, timings=timings)
         if j is None:
             return Analysis(**base)
+        findings = [self._finding(b, vertebrae, image) for b in lesions[j]]  # mm: as analysed
         return Analysis(**base, triage=self._triage_result(triage, j),
-                        findings=tuple(self._finding(b, vertebrae, image) for b in lesions[j]),
-                        vertebrae=vertebrae, grades=tuple(grades[j]), heatmaps=tuple(heatmaps[j]))
+                        findings=tuple(replace(f, box=scale_box(f.box, sx, sy))
+                                       for f in findings),
+                        vertebrae=tuple(scale_box(b, sx, sy) for b in vertebrae),
+                        grades=tuple(grades[j]), heatmaps=tuple(heatmaps[j]))
 
     def _triage_result(self, triage: dict | None, j: int) -> TriageResult | None:
         if triage is None:
@@ -302,6 +347,23 @@ class Analyzer:
             size = (round(box.width * image.spacing_mm[1], 2),
                     round(box.height * image.spacing_mm[0], 2))
         return Finding(box=named, size_mm=size)
+
+
+def source_scale(image: Radiograph) -> tuple[float, float]:
+    """(x, y) factors from the analysed pixels to the stored image's pixels: 1 unless the
+    image was decoded at a reduced resolution (``read_radiograph(reduce=/min_side=)``)."""
+    if not image.info.reduce:
+        return 1.0, 1.0
+    rows, cols = image.info.stored_shape
+    return cols / image.width, rows / image.height
+
+
+def scale_box(box: Box, sx: float, sy: float) -> Box:
+    """``box`` with its coordinates multiplied by (sx, sy), rounded to 0.01 px."""
+    if sx == 1.0 and sy == 1.0:
+        return box
+    return replace(box, x1=round(box.x1 * sx, 2), y1=round(box.y1 * sy, 2),
+                   x2=round(box.x2 * sx, 2), y2=round(box.y2 * sy, 2))
 
 
 def refused_analysis(path, reason: str, pack: PackInfo) -> Analysis:

@@ -9,9 +9,9 @@ from dicom_factory import ANY_MODALITY, dicom_bytes, lut_item, make_dataset, to_
 from pydicom import uid
 from pydicom.sequence import Sequence
 
-from spinexr.errors import (CorruptImageError, ImageTooLargeError, ModalityNotAllowedError,
-                            NoPixelDataError, NotAnImageError, SpinexrError,
-                            UnsupportedImageError)
+from spinexr.errors import (ConfigError, CorruptImageError, ImageTooLargeError,
+                            ModalityNotAllowedError, NoPixelDataError, NotAnImageError,
+                            SpinexrError, UnsupportedImageError)
 from spinexr.io import MRI_POLICY, RADIOGRAPH_POLICY, ModalityPolicy, read_radiograph
 
 ROW = np.array([[44, 45, 50, 55, 56]], dtype=np.uint16)
@@ -331,3 +331,29 @@ def test_unreadable_voi_lut_is_noted_and_the_window_used():
     image = read_radiograph(to_bytes(ds))
     assert image.info.lut_path == "voi_lut unreadable (KeyError) > window(50,11,LINEAR)"
     np.testing.assert_allclose(image.pixels[0], [0.0, 0.05, 0.55, 1.0, 1.0], atol=1e-6)
+
+
+def test_min_side_picks_the_coarsest_level_that_is_still_large_enough():
+    from spinexr.io.dicom import j2k_level_for
+
+    assert j2k_level_for(2500, 5, 640) == 1        # 1250 >= 640, 625 < 640
+    assert j2k_level_for(2500, 5, 600) == 2        # 625 >= 600
+    assert j2k_level_for(2500, 1, 100) == 1        # no finer split than the codestream has
+    assert j2k_level_for(500, 5, 640) == 0
+    assert j2k_level_for(61, 5, 31) == 1           # ceil(61 / 2) = 31
+
+
+def test_min_side_reduces_jpeg2000_only():
+    yy, xx = np.mgrid[:61, :37]
+    arr = (xx * 40 + yy * 20).astype(np.uint16)
+    ds = make_dataset(arr, bits_stored=12)
+    ds.compress(uid.JPEG2000Lossless)
+    data = to_bytes(ds)
+    half = read_radiograph(data, min_side=31)
+    assert half.pixels.shape == (31, 19) and half.info.reduce == 1
+    assert half.info.stored_shape == (61, 37)
+    assert read_radiograph(data, min_side=32).info.reduce == 0      # 31 < 32: full size
+    plain = make_dataset(arr, bits_stored=12)
+    assert read_radiograph(to_bytes(plain), min_side=8).pixels.shape == (61, 37)
+    with pytest.raises(ConfigError):
+        read_radiograph(data, min_side=0)

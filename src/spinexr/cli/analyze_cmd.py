@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
                    help="dernet: detect only when triage is abnormal; vindr: keep confident "
                         "boxes when it is normal (default)")
     p.add_argument("--batch", type=int, default=4, help="images per model batch")
+    p.add_argument("--full-resolution", action="store_true",
+                   help="decode JPEG 2000 at full size (default: only down to the resolution "
+                        "the models use; results are in source pixels either way)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -83,8 +86,10 @@ def run(args: argparse.Namespace) -> int:
     rows, refused = [], 0
     bar = tqdm(total=len(files), desc="analyze", unit="img", file=sys.stderr,
                disable=args.quiet or None)
+    min_side = None if args.full_resolution else analyzer.decode_side()
     for start in range(0, len(files), max(1, args.batch)):
-        for path, row in _run_batch(analyzer, files[start:start + args.batch], args.out, pack):
+        for path, row in _run_batch(analyzer, files[start:start + args.batch], args.out, pack,
+                                    min_side):
             rows.append((path, row))
             refused += not row[0]
             bar.update(1)
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     return 2 if refused else 0
 
 
-def _run_batch(analyzer, paths: list[Path], out: Path, pack):
+def _run_batch(analyzer, paths: list[Path], out: Path, pack, min_side: int | None = None):
     from spinexr.analyze import refused_analysis
     from spinexr.errors import SpinexrError
     from spinexr.io import read_radiograph
@@ -102,7 +107,7 @@ def _run_batch(analyzer, paths: list[Path], out: Path, pack):
     images, results = [], {}
     for path in paths:
         try:
-            images.append((path, read_radiograph(path)))
+            images.append((path, read_radiograph(path, min_side=min_side)))
         except SpinexrError as exc:
             a = refused_analysis(path, exc.reason, analyzer.info)
             target = out / a.image_id

@@ -306,3 +306,40 @@ def explain_ensemble(ensemble, image: np.ndarray, method: str, *, target: int = 
         raise ConfigError("every ensemble weight is 0: nothing to explain", "ensemble.weights")
     array = np.clip(total, 0.0, 1.0).astype(np.float32)
     return Heatmap(method=method, target=str(name), array=array, model="ensemble")
+
+
+def explain_windows(triage, image: np.ndarray, method: str, *, vertebrae=None, top: int = 3,
+                    **options: Any) -> Heatmap:
+    """Explain a window triage (:class:`~spinexr.models.spine_crops.WindowTriage`).
+
+    The ``top`` windows with the highest ensemble probability are explained with
+    :func:`explain_ensemble` on their crops; each crop's map, times that window's probability,
+    is placed where the window lies (the maximum where windows overlap). A normal image thus
+    gets a dim map, and the bright spots sit in the windows that drove the pooled score.
+    ``vertebrae``: the bodies the triage already used (else its detector runs).
+    """
+    from spinexr.models.ensemble import positive_probability
+    from spinexr.models.spine_crops import crop
+
+    _check_options(_method_module(method).canvas_map, method, options)
+    windows = triage.windows([image], None if vertebrae is None else [vertebrae])[0]
+    full = np.zeros(image.shape, dtype=np.float32)
+    ens = triage.ensemble
+    target = "abnormal"
+    if windows:
+        crops = [crop(image, w) for w in windows]
+        names = list(ens.members)
+        probs = np.stack([positive_probability(ens.members[k].predict_logits(crops),
+                                               ens.members[k].head, ens.temperatures[k])
+                          for k in names])
+        p = np.tensordot([ens.weights[k] for k in names], probs, axes=1)
+        for i in np.argsort(-p, kind="stable")[:max(1, top)]:
+            heat = explain_ensemble(ens, crops[i], method, **options)
+            target = heat.target
+            w = windows[i]
+            y1, x1 = int(np.floor(w.y1)), int(np.floor(w.x1))
+            region = full[y1:y1 + heat.array.shape[0], x1:x1 + heat.array.shape[1]]
+            np.maximum(region, heat.array[:region.shape[0], :region.shape[1]] * float(p[i]),
+                       out=region)
+    return Heatmap(method=method, target=str(target), array=np.clip(full, 0.0, 1.0),
+                   model="ensemble")

@@ -38,7 +38,7 @@ _NATIVE_BY_ENCODING = {  # (implicit VR, little endian) -> syntax of uncompresse
 
 
 def read_dicom(data: bytes, source: str, path: str | None, policy: ModalityPolicy,
-               max_pixels: int, reduce: int) -> Radiograph:
+               max_pixels: int, reduce: int, min_side: int | None = None) -> Radiograph:
     """Read DICOM bytes into a :class:`Radiograph` (see :func:`spinexr.io.read_radiograph`)."""
     ds = _parse(data, source)
     header = _guard(lambda: _check_header(ds, source, policy, max_pixels), source,
@@ -47,6 +47,8 @@ def read_dicom(data: bytes, source: str, path: str | None, policy: ModalityPolic
                                               source, "DICOM header")
     pmeta, notes = _guard(lambda: hdr.pixel_meta(ds, header, _little_endian(ds)), source,
                           "DICOM header")
+    if min_side and not reduce and syntax in codecs.J2K_SYNTAXES and info is not None:
+        reduce = j2k_level_for(max(header.rows, header.columns), info.levels, min_side)
     start = time.perf_counter()
     stored, done = _decode(ds, syntax, frame, info, header, reduce, source)
     bits = max(header.bits_stored, info.precision if info else 0)
@@ -67,6 +69,15 @@ def read_dicom(data: bytes, source: str, path: str | None, policy: ModalityPolic
                       lut_path=lut_path, stored_shape=(header.rows, header.columns),
                       reduce=reduce, decode_seconds=seconds),
         meta=meta, header=ds)
+
+
+def j2k_level_for(longest: int, levels: int, min_side: int) -> int:
+    """The coarsest JPEG 2000 resolution level (<= ``levels``) whose longer side, ceil(longest /
+    2**level), is still >= ``min_side``; 0 when even level 1 is smaller."""
+    level = 0
+    while level < levels and -(-longest // 2 ** (level + 1)) >= min_side:
+        level += 1
+    return level
 
 
 def _guard(step: Callable[[], T], source: str, what: str) -> T:

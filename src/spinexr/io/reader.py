@@ -22,7 +22,7 @@ _DICOM_FIRST_GROUPS = (0x0002, 0x0008)  # the first element of a DICOM file with
 
 def read_radiograph(src: str | os.PathLike | bytes, *, policy: ModalityPolicy = RADIOGRAPH_POLICY,
                     max_pixels: int = DEFAULT_MAX_PIXELS, reduce: int = 0,
-                    name: str | None = None) -> Radiograph:
+                    min_side: int | None = None, name: str | None = None) -> Radiograph:
     """Read a radiograph from a DICOM, PNG, JPEG or TIFF file (path) or its bytes.
 
     Args:
@@ -33,6 +33,10 @@ def read_radiograph(src: str | os.PathLike | bytes, *, policy: ModalityPolicy = 
         reduce: decode at 1/2**reduce of the size: JPEG 2000 at that resolution level directly,
             other formats at full size then area-averaged. The result has
             (ceil(H / 2**reduce), ceil(W / 2**reduce)) pixels and a scaled spacing.
+        min_side: JPEG 2000 only, when ``reduce`` is 0: decode at the coarsest resolution level
+            whose longer side is still at least ``min_side`` pixels (e.g. the largest model
+            input), skipping the finer wavelet levels nobody would look at. Other syntaxes
+            decode at full size.
         name: what messages call the input when ``src`` is bytes (default ``"<bytes>"``);
             for paths, the path.
 
@@ -54,12 +58,14 @@ def read_radiograph(src: str | os.PathLike | bytes, *, policy: ModalityPolicy = 
         raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
     if not isinstance(reduce, int) or not 0 <= reduce <= MAX_REDUCE:
         raise ConfigError(f"reduce must be an integer 0..{MAX_REDUCE}, got {reduce!r}")
+    if min_side is not None and (not isinstance(min_side, int) or min_side < 1):
+        raise ConfigError(f"min_side must be a positive integer, got {min_side!r}")
     data, source, path = _load(src, name, max_pixels)
     kind = sniff(data)
     if kind == "dicom":
         from spinexr.io.dicom import read_dicom
 
-        return read_dicom(data, source, path, policy, max_pixels, reduce)
+        return read_dicom(data, source, path, policy, max_pixels, reduce, min_side)
     if kind is not None:
         from spinexr.io.raster import read_raster
 

@@ -145,8 +145,15 @@ class ModelPack:
             raise ModelPackError("pack has no 'ensemble' entry (not a triage pack)",
                                  str(self.root / MANIFEST))
         members = {k: self.classifier(k, device=device, engine=engine) for k in spec["members"]}
-        return TriageEnsemble(members, spec["weights"], spec.get("temperatures"),
-                              spec.get("operating_points"))
+        ensemble = TriageEnsemble(members, spec["weights"], spec.get("temperatures"),
+                                  spec.get("operating_points"))
+        if not spec.get("windows"):
+            return ensemble
+        from spinexr.models.spine_crops import CropSpec, WindowTriage
+
+        crops = CropSpec.from_dict(spec["windows"])
+        return WindowTriage(ensemble, self.detector(crops.detector, device=device, engine=engine),
+                            crops)
 
 
 def load_pack(root: Path | str) -> ModelPack:

@@ -362,8 +362,62 @@ def train_members(cfg: TrainConfig, recipe: ClassifyRecipe, samples: Sequence[Sa
     return oof, states, epochs
 
 
+def train_window_members(cfg: TrainConfig, recipe: ClassifyRecipe, windows,
+                         samples: Sequence[Sample], y: np.ndarray, out: Path, *, resume: bool,
+                         dist: Dist):
+    """:func:`train_members` on vertebra windows (``model.windows``); the returned OOF logits
+    are max-pooled to one row per image (see :mod:`spinexr.train.windows`)."""
+    from spinexr.data import kfold_splits
+    from spinexr.models.pack import load_pack
+    from spinexr.train.windows import load_windows, pooled_oof, train_windows, window_folds
+
+    if recipe.head != "binary":
+        raise ConfigError("model.windows is for binary triage heads", str(cfg.source))
+    detector = load_pack(windows.pack).detector(windows.spec.detector)
+    folds = kfold_splits(samples, recipe.folds, seed=recipe.seed,
+                         stratify=lambda s: target_of(s, cfg.data.target))
+    sets = load_windows(samples, list(dict.fromkeys(m.pre for m in recipe.members)), detector,
+                        windows.spec)
+    oof, states, epochs = {}, {}, {}
+    for i, m in enumerate(recipe.members):
+        ws = sets[m.pre]
+        wfolds = window_folds(folds, ws.owner, ws.data.targets, windows.negatives, recipe.seed)
+        window_oof = cross_validate(m, i, recipe, ws.data, wfolds, out / "cv" / m.key,
+                                    resume=resume, dist=dist)
+        oof[m.key] = pooled_oof(window_oof, ws.owner, y, folds, windows.spec.aggregate)
+        epochs[m.key] = final_epochs(window_oof)
+        everything = train_windows(np.ones(len(ws.owner), bool), ws.owner, ws.data.targets,
+                                   windows.negatives, recipe.seed + 99)
+        log.info("%s: %d windows from %d images (%d abnormal); fold best epochs %s, retraining "
+                 "on %d windows for %d epochs", m.key, len(ws.owner), len(samples),
+                 int(ws.data.targets.sum()), [b + 1 for b in window_oof.best_epochs],
+                 len(everything), epochs[m.key])
+        cfg_final = replace(engine_config(m, recipe.head, derived_seed(recipe.seed, i, 99)
+                                          % 2**31), stop_after=epochs[m.key], patience=None)
+        states[m.key] = _fit_member(m, recipe, ws.data.subset(everything), None, cfg_final,
+                                    out / "final" / m.key, resume, dist,
+                                    f"{m.key} final").state_dict
+    return oof, states, epochs
+
+
+def _add_window_detector(pack_dir: Path, manifest: dict, windows) -> dict:
+    """Copy the vertebra detector into the triage pack and describe the windows."""
+    import shutil
+
+    from spinexr.models.pack import load_pack, save_pack
+
+    source = load_pack(windows.pack)
+    key = windows.spec.detector
+    spec = dict(source.model_spec(key))
+    shutil.copyfile(source.root / spec["weights"], pack_dir / spec["weights"])
+    manifest["models"][key] = spec
+    manifest["ensemble"]["windows"] = windows.spec.to_dict()
+    save_pack(pack_dir, manifest)
+    return manifest
+
+
 def _publish(cfg: TrainConfig, recipe: ClassifyRecipe, samples, oof, states, epochs,
-             fitted: OofFit, out: Path, device: str) -> Path:
+             fitted: OofFit, out: Path, device: str, windows=None) -> Path:
     """Pack, then (only then) the one test evaluation, then metrics.json."""
     from spinexr.models.pack import load_pack, save_pack
 
@@ -371,6 +425,8 @@ def _publish(cfg: TrainConfig, recipe: ClassifyRecipe, samples, oof, states, epo
     metrics: dict[str, Any] = {"oof": fitted.metrics}
     pack_dir = out / "pack"
     manifest = _write_pack(pack_dir, cfg, recipe, states, oof, epochs, fitted, metrics)
+    if windows is not None:
+        manifest = _add_window_detector(pack_dir, manifest, windows)
     if "test" in cfg.data.splits:
         metrics["test"] = evaluate_test_once(load_pack(pack_dir), cfg, recipe, device=device)
         manifest["metrics"] = {role: _flat(v) for role, v in metrics.items()}
@@ -389,6 +445,7 @@ def train_classifier_recipe(cfg: TrainConfig, out: Path, resume: bool = False) -
     import torch
 
     from spinexr.train.engine import init_distributed
+    from spinexr.train.windows import parse_windows
 
     out = Path(out)
     if cfg.train.get("threads"):
@@ -399,10 +456,16 @@ def train_classifier_recipe(cfg: TrainConfig, out: Path, resume: bool = False) -
     check_test_groups(cfg, samples)
     device = engine_config(recipe.members[0], recipe.head, 0).device
     dist = init_distributed(device)
-    oof, states, epochs = train_members(cfg, recipe, samples, y, out, resume=resume, dist=dist)
+    windows = parse_windows(cfg.model.get("windows"), cfg.source, out)
+    if windows is None:
+        oof, states, epochs = train_members(cfg, recipe, samples, y, out, resume=resume,
+                                            dist=dist)
+    else:
+        oof, states, epochs = train_window_members(cfg, recipe, windows, samples, y, out,
+                                                   resume=resume, dist=dist)
     fitted = fit_on_oof(oof, recipe)  # <- the only place anything is fitted after training
     log.info("fitted on out-of-fold predictions: weights %s, temperatures %s, thresholds %s",
              fitted.weights, fitted.temperatures, fitted.operating_points)
     if not dist.is_main:
         return out / "pack"
-    return _publish(cfg, recipe, samples, oof, states, epochs, fitted, out, device)
+    return _publish(cfg, recipe, samples, oof, states, epochs, fitted, out, device, windows)

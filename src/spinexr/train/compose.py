@@ -66,6 +66,9 @@ def train_pack_recipe(recipe: PackRecipe, out: Path, *, resume: bool = False) ->
     for part, path in recipe.parts.items():
         cfg = load_config(path)
         part_out = out / part
+        if resume and (part_out / "pack" / "pack.json").is_file():
+            packs[part] = part_out / "pack"   # a part finished earlier is kept as it is
+            continue
         cfg = materialize_data(cfg, part_out)
         train = train_classifier_recipe if cfg.task == "classify" else train_detector
         packs[part] = train(cfg, part_out, resume=resume)
@@ -85,6 +88,8 @@ def merge_packs(parts: Mapping[str, Path], out: Path, recipe: PackRecipe) -> Pat
     for part, root in parts.items():
         pack = load_pack(root)
         for key, spec in pack.manifest.get("models", {}).items():
+            if key in models and models[key].get("sha256") == spec.get("sha256"):
+                continue  # the same weights shared by two parts (e.g. a window detector)
             if key in models:
                 raise ConfigError(f"model key {key!r} appears in two parts; rename it in one "
                                   "recipe", str(recipe.source))

@@ -38,6 +38,7 @@ class DataConfig:
     class_map: Mapping[str, str] = field(default_factory=dict)
     target: str = "label"
     phantom: Mapping[str, Any] | None = None
+    boxes: str = "lesions"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ class TrainConfig:
     train: Mapping[str, Any]
     card: Mapping[str, Any]
     source: Path
+
+
+#: Which boxes of a sample a detect recipe trains on (``vertebrae`` needs a layout keeping them:
+#: coco, or phantom sets written as coco).
+BOX_SOURCES = ("lesions", "vertebrae")
 
 
 def _require(raw: Mapping[str, Any], key: str, where: Path) -> Any:
@@ -102,7 +108,10 @@ def load_config(path: Path | str) -> TrainConfig:
                           splits=dict(data.get("splits") or default_splits),
                           class_map=dict(data.get("class_map") or {}),
                           target=str(data.get("target", "label")),
-                          phantom=dict(phantom) if phantom else None)
+                          phantom=dict(phantom) if phantom else None,
+                          boxes=str(data.get("boxes", "lesions")))
+    if data_cfg.boxes not in BOX_SOURCES:
+        raise ConfigError(f"data.boxes is {data_cfg.boxes!r}; use one of {BOX_SOURCES}", str(path))
     _check_splits(task, data_cfg.splits, path)
     return TrainConfig(name=str(raw.get("name", path.stem)), task=task, data=data_cfg,
                        model=dict(_require(raw, "model", path)), train=dict(raw.get("train") or {}),

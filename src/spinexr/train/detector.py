@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from spinexr.errors import ConfigError
+from spinexr.labels import VERTEBRA_CLASS
 from spinexr.types import Sample
 from spinexr.train.config import TrainConfig, relative_to_cwd
 
@@ -152,7 +153,22 @@ def _load_splits(cfg: TrainConfig) -> tuple[dict[str, tuple[Sample, ...]], tuple
         loaded = load_dataset(cfg.data.root, cfg.data.format, split=split)
         splits[role] = loaded.samples
         classes = classes or loaded.classes
+    if cfg.data.boxes == "vertebrae":
+        return vertebra_targets(splits, cfg.source), (VERTEBRA_CLASS,)
     return splits, classes
+
+
+def vertebra_targets(splits: Mapping[str, Sequence[Sample]], where: Path
+                     ) -> dict[str, tuple[Sample, ...]]:
+    """Samples whose boxes are their vertebral bodies (``data.boxes: vertebrae``)."""
+    from dataclasses import replace
+
+    if not any(s.vertebrae for samples in splits.values() for s in samples):
+        raise ConfigError("data.boxes is 'vertebrae' but no sample has vertebra boxes (the "
+                          "coco layout keeps them; yolo and vindr do not)", str(where))
+    return {role: tuple(replace(s, boxes=tuple(replace(b, label=VERTEBRA_CLASS)
+                                               for b in s.vertebrae)) for s in samples)
+            for role, samples in splits.items()}
 
 
 def evaluate_detector(detector, samples: Sequence[Sample], class_map: Mapping[str, str],
@@ -201,7 +217,12 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
         if not _finished(last):  # a finished run is only packed and evaluated again
             ul.YOLO(str(last)).train(resume=True)
     else:
-        ul.YOLO(f"{cfg.model['arch']}.yaml", task="detect").train(**_train_args(cfg, data_yaml, out))
+        yolo = ul.YOLO(f"{cfg.model['arch']}.yaml", task="detect")
+        args = _train_args(cfg, data_yaml, out)
+        if cfg.model.get("init"):  # fine-tune: ultralytics copies every tensor whose shape fits
+            yolo.load(init_model(cfg, names))
+            args["pretrained"] = True
+        yolo.train(**args)
     state, _ = state_dict_from_checkpoint(out / "yolo" / "weights" / "best.pt")
     pack_dir = out / "pack"
     key = str(cfg.model.get("key", "detector"))
@@ -219,6 +240,28 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
     save_pack(pack_dir, _manifest(cfg, {key: spec}, metrics))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return pack_dir
+
+
+def init_model(cfg: TrainConfig, names: Sequence[str]):
+    """The torch detector of ``model.init`` (a pack directory, relative to the recipe, or
+    ``{pack: DIR, key: KEY}``), to start training from instead of random weights."""
+    from spinexr.models.pack import load_pack
+
+    raw = cfg.model["init"]
+    ref, key = (raw.get("pack"), raw.get("key")) if isinstance(raw, dict) else (raw, None)
+    root = Path(str(ref))
+    root = root if root.is_absolute() else (cfg.source.parent / root).resolve()
+    pack = load_pack(root)
+    detectors = [k for k, s in pack.manifest.get("models", {}).items()
+                 if s.get("kind") == "detector" and s.get("arch") == cfg.model["arch"]]
+    key = key or (detectors[0] if len(detectors) == 1 else None)
+    if key not in detectors:
+        raise ConfigError(f"model.init: pack {root} has {len(detectors)} {cfg.model['arch']} "
+                          f"detector(s) {detectors}; name one with 'key'", str(cfg.source))
+    model = pack.detector(key, engine="torch").model
+    log.info("initialising %s from %s/%s (%s -> %s)", cfg.model["arch"], root, key,
+             list(model.names.values()), list(names))
+    return model
 
 
 def _finished(checkpoint: Path) -> bool:

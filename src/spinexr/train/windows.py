@@ -1,0 +1,163 @@
+"""Training data for window triage (``model.windows`` in a classify recipe).
+
+Each training image is read once through the inference reader, the packed vertebra detector
+finds its bodies exactly as at inference (:class:`~spinexr.models.spine_crops.WindowTriage`),
+and every window becomes one training crop labelled by the image's lesion boxes. Folds stay
+image- (and patient-) level: all windows of an image are in the same fold, and the
+out-of-fold window logits are max-pooled back to one logit per image before anything is fitted,
+so ensemble weights, temperatures and thresholds are image-level.
+
+Training folds keep every abnormal window and ``negatives`` random normal windows per image
+(normal windows outnumber abnormal ones ~10:1 and are very alike); validation folds keep every
+window, since the pooled OOF logit needs them all.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from spinexr.errors import ConfigError
+from spinexr.models.classifier import Preprocess, resize_to_input
+from spinexr.models.spine_crops import CropSpec, crop, vertebra_windows, window_targets
+from spinexr.train.images import ArrayData, to_uint16
+from spinexr.types import Box, Sample
+
+
+@dataclass(frozen=True)
+class WindowRecipe:
+    """``model.windows``: where the vertebra detector is and how windows are made."""
+
+    pack: Path
+    spec: CropSpec
+    negatives: int = 4
+
+
+def parse_windows(raw: Mapping[str, Any] | None, recipe_file: Path,
+                  out: Path | None = None) -> WindowRecipe | None:
+    """``{pack: PATH | part:NAME, negatives: 4, <CropSpec fields>}``; ``part:NAME`` is the pack
+    of a sibling part of a pack recipe (``<out>/../NAME/pack``), other paths are relative to the
+    recipe file."""
+    if not raw:
+        return None
+    raw = dict(raw)
+    where = f"{recipe_file}: model.windows"
+    if "pack" not in raw:
+        raise ConfigError("model.windows needs 'pack': the vertebra detector's pack", where)
+    ref = str(raw.pop("pack"))
+    negatives = int(raw.pop("negatives", 4))
+    if ref.startswith("part:"):
+        if out is None:
+            raise ConfigError(f"{ref!r} names a part of a pack recipe; train through the pack "
+                              "recipe or give a path", where)
+        pack = Path(out).parent / ref[5:] / "pack"
+    else:
+        pack = Path(ref) if Path(ref).is_absolute() else (recipe_file.parent / ref).resolve()
+    try:
+        spec = CropSpec.from_dict(raw)
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, where) from exc
+    if negatives < 0:
+        raise ConfigError(f"negatives is {negatives}; give 0 or more", where)
+    return WindowRecipe(pack=pack, spec=spec, negatives=negatives)
+
+
+@dataclass(frozen=True)
+class WindowSet:
+    """Every window of every training image, at one preprocessing."""
+
+    data: ArrayData              # one row per window; groups = the image's patient group
+    owner: np.ndarray            # (M,) index of each window's image in the sample list
+    windows: tuple[tuple[Box, ...], ...]   # per image
+
+
+def find_windows(samples: Sequence[Sample], detector, spec: CropSpec, *, batch: int = 8,
+                 progress: bool = True):
+    """Read each image once and find its windows; yields (index, pixels, windows)."""
+    from tqdm import tqdm
+
+    from spinexr.analyze import vertebra_chain
+    from spinexr.io import read_radiograph
+
+    bar = tqdm(total=len(samples), desc="windows", unit="img", file=sys.stderr,
+               disable=None if progress else True, leave=False)
+    for start in range(0, len(samples), batch):
+        chunk = samples[start:start + batch]
+        pixels = [read_radiograph(s.image_path).pixels for s in chunk]
+        found = detector.predict(pixels, conf=spec.conf)
+        for j, (px, boxes) in enumerate(zip(pixels, found)):
+            yield start + j, px, vertebra_windows(vertebra_chain(boxes), px.shape[1],
+                                                  px.shape[0], spec)
+        bar.update(len(chunk))
+    bar.close()
+
+
+def load_windows(samples: Sequence[Sample], pres: Sequence[Preprocess], detector,
+                 spec: CropSpec, *, progress: bool = True) -> dict[Preprocess, WindowSet]:
+    """Window crops of every sample at each preprocessing (images are read once)."""
+    rows: dict[Preprocess, list[np.ndarray]] = {p: [] for p in pres}
+    targets, ids, groups, owner, wins = [], [], [], [], []
+    for i, px, windows in find_windows(samples, detector, spec, progress=progress):
+        s = samples[i]
+        wins.append(tuple(windows))
+        targets += window_targets(windows, s.boxes, spec.min_cover).tolist()
+        ids += [f"{s.image_id}#{k}" for k in range(len(windows))]
+        groups += [str(s.group)] * len(windows)
+        owner += [i] * len(windows)
+        for pre in pres:
+            rows[pre] += [to_uint16(resize_to_input(crop(px, w), pre)) for w in windows]
+    if not targets:
+        raise ConfigError("the vertebra detector found no windows in any training image",
+                          "model.windows.pack")
+    out = {}
+    for pre in pres:
+        data = ArrayData(pixels=np.stack(rows[pre]), targets=np.asarray(targets, np.int64),
+                         ids=tuple(ids), groups=tuple(groups))
+        out[pre] = WindowSet(data, np.asarray(owner, np.int64), tuple(wins))
+    return out
+
+
+def window_folds(image_folds: Sequence[tuple[np.ndarray, np.ndarray]], owner: np.ndarray,
+                 targets: np.ndarray, negatives: int, seed: int
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Image folds -> window folds: training keeps abnormal windows and ``negatives`` normal
+    windows per image (drawn with ``seed``), validation keeps every window of its images."""
+    out = []
+    for f, (tr, va) in enumerate(image_folds):
+        out.append((train_windows(np.isin(owner, tr), owner, targets, negatives, seed + f),
+                    np.flatnonzero(np.isin(owner, va))))
+    return out
+
+
+def train_windows(mask: np.ndarray, owner: np.ndarray, targets: np.ndarray, negatives: int,
+                  seed: int) -> np.ndarray:
+    """Indices of the training windows among ``mask``: every positive, ``negatives`` normal
+    windows per image."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for img in np.unique(owner[mask]):
+        idx = np.flatnonzero(mask & (owner == img))
+        pos, neg = idx[targets[idx] == 1], idx[targets[idx] == 0]
+        keep += pos.tolist()
+        if len(neg):
+            keep += rng.choice(neg, size=min(negatives, len(neg)), replace=False).tolist()
+    return np.asarray(sorted(keep), dtype=np.int64)
+
+
+def pooled_oof(window_oof, owner: np.ndarray, image_targets: np.ndarray,
+               image_folds: Sequence[tuple[np.ndarray, np.ndarray]], aggregate: str):
+    """Image-level OOF from window-level OOF (max pooling; images without windows get
+    :data:`~spinexr.models.spine_crops.NO_WINDOW_LOGIT`)."""
+    from spinexr.models.spine_crops import pool_logits
+    from spinexr.train.classify import OutOfFold
+
+    n = len(image_targets)
+    fold_of = np.full(n, -1, dtype=np.int64)
+    for f, (_, va) in enumerate(image_folds):
+        fold_of[va] = f
+    logits = pool_logits(window_oof.logits, owner, n, aggregate)
+    return OutOfFold(logits, np.asarray(image_targets, np.int64), fold_of,
+                     window_oof.best_epochs, window_oof.fold_metrics)
