@@ -10,7 +10,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := 0
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup browser demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,17 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (spinexr needs Python 3.11)"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[ml,serve,dev]'
+	@$(MAKE) --no-print-directory browser
 	@touch $@
+
+# The browser UI test uses the system Chromium. Best effort: install Debian's package from the
+# local apt cache when it is there and we may (root); otherwise that one test says it skipped.
+CHROMIUM_DEBS := $(wildcard /var/cache/apt/archives/chromium_*.deb /var/cache/apt/archives/chromium-common_*.deb)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && [ -n "$(CHROMIUM_DEBS)" ] && \
+	  apt-get install -y -qq --no-download --no-install-recommends $(CHROMIUM_DEBS) >/dev/null 2>&1 \
+	  && echo "installed chromium from the apt cache (for the UI test)"; } || \
+	  echo "note: no chromium; the browser UI test will be skipped"
 
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR)/study

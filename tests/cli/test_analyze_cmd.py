@@ -66,3 +66,21 @@ def test_missing_default_pack_is_one_error_line(tmp_path, monkeypatch, capsys):
     assert main(["analyze", str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "--pack" in err[0]
+
+
+def test_dicom_without_a_study_uid_keeps_its_other_outputs(tmp_path, tiny_pack, capsys):
+    """The SR/GSPS/SC cannot be filed without a Study Instance UID: they are left out, the
+    result says why, and the batch goes on."""
+    ph = generate_xray(4, XrayConfig(size=(256, 200)))
+    ds = xray_to_dicom(ph)
+    del ds.StudyInstanceUID
+    src = tmp_path / "nostudy.dcm"
+    ds.save_as(src, enforce_file_format=True)
+    out = tmp_path / "out"
+    assert main(["analyze", str(src), "--pack", str(tiny_pack), "--out", str(out),
+                 "--quiet"]) == 0
+    done = out / ph.uids.sop
+    assert sorted(p.name for p in done.iterdir()) == sorted(
+        ["result.json", "overlay.png", "boxes.xml", "report.html"])
+    notes = json.loads((done / "result.json").read_text())["notes"]
+    assert any("SR, GSPS and Secondary Capture not written" in n for n in notes)

@@ -17,7 +17,9 @@ COMMANDS: dict[str, str] = {
     "evaluate": "evaluate_cmd",
     "export": "export_cmd",
     "inspect": "inspect_cmd",
+    "keys": "keys_cmd",
     "phantom": "phantom_cmd",
+    "serve": "serve_cmd",
     "train": "train_cmd",
 }
 

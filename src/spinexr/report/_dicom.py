@@ -32,6 +32,11 @@ def software_version() -> str:
     return __version__
 
 
+def missing_references(header: Dataset) -> list[str]:
+    """The UIDs a derived object must reference that ``header`` lacks (empty: none)."""
+    return [k for k in _REQUIRED if not header.get(k)]
+
+
 def source_header(header: Dataset | None, *, what: str) -> Dataset:
     """A copy of the source header (never the caller's object, never its Pixel Data) with
     absent type 2 patient/study attributes present and empty, as highdicom expects.
@@ -43,7 +48,7 @@ def source_header(header: Dataset | None, *, what: str) -> Dataset:
     if header is None:
         raise ConfigError(f"a {what} needs the source DICOM header; the input is not DICOM "
                           "(Radiograph.header is None)")
-    missing = [k for k in _REQUIRED if not header.get(k)]
+    missing = missing_references(header)
     if missing:
         raise ConfigError(f"cannot write a {what}: the source header lacks {', '.join(missing)}")
     ds = Dataset()

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from spinexr.errors import ConfigError, FileAccessError
+from spinexr.report._dicom import missing_references
 from spinexr.report.gsps import make_gsps
 from spinexr.report.html import render_html
 from spinexr.report.json_out import analysis_to_dict, validate_result, write_json
@@ -62,16 +64,23 @@ def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str
         the file names under ``outputs`` and says in ``notes`` why DICOM objects are missing.
 
     Raises:
-        ConfigError: an unknown ``heatmap`` name, or a header that cannot be referenced
-            (nothing is written).
+        ConfigError: an unknown ``heatmap`` name, or the header of another image (nothing
+            is written). A header lacking the UIDs the SR/GSPS/SC must reference does not
+            raise: those three are left out and result.json's ``notes`` say why.
         FileAccessError: a file cannot be written.
         ResultValidationError: the result document breaks the schema (nothing is written).
     """
     out_dir = Path(out_dir)
     doc = analysis_to_dict(a)
     validate_result(doc)
-    contents = _render_all(a, image, select_heatmap(a, heatmap), card or {}, max_side)
-    if image.header is None:
+    heat = select_heatmap(a, heatmap)
+    missing = [] if image.header is None else missing_references(image.header)
+    if missing:  # the SR/GSPS/SC could not be filed: the other outputs are still written
+        image = replace(image, header=None)
+        doc["notes"].append("DICOM SR, GSPS and Secondary Capture not written: the source "
+                            f"header lacks {', '.join(missing)}")
+    contents = _render_all(a, image, heat, card or {}, max_side)
+    if image.header is None and not missing:
         doc["notes"].append(NOT_DICOM_NOTE)
     doc["outputs"] = [FILES["json"]] + [FILES[key] for key in contents]
     try:                                 # everything is built before the first file is written

@@ -1,0 +1,156 @@
+"""The running service: store, analyzer, job queue, key checks and rate limits, started and
+stopped by the app's lifespan."""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import uuid
+from typing import Any
+
+from spinexr.service.auth import KeyVerifier, RateLimiter, retry_after
+from spinexr.service.jobs import Job, JobQueue, QueueFull, ShuttingDown
+from spinexr.service.observe import Metrics
+from spinexr.service.pipeline import Outcome, Runner
+from spinexr.service.problems import ApiError
+from spinexr.service.settings import Settings
+from spinexr.service.store import Store
+
+log = logging.getLogger("spinexr.service")
+
+
+def load_analyzer(settings: Settings):
+    """The analyzer of ``settings.pack_dir`` (default: the CLI's default packs)."""
+    import argparse
+
+    from spinexr.analyze import Analyzer
+    from spinexr.cli.analyze_cmd import _packs
+
+    pack, vert = _packs(argparse.Namespace(pack=settings.pack_dir,
+                                           vertebrae=settings.vertebrae_dir))
+    return Analyzer(pack, vertebrae_pack=vert)
+
+
+class Service:
+    """Everything the route handlers use; one per app."""
+
+    def __init__(self, settings: Settings, analyzer=None) -> None:
+        self.settings = settings
+        self.analyzer = analyzer
+        self.store: Store | None = None
+        self.queue: JobQueue | None = None
+        self.runner: Runner | None = None
+        self.verifier: KeyVerifier | None = None
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.metrics = Metrics(queue_depth=lambda: self.queue.depth if self.queue else 0,
+                               active=lambda: self.queue.active if self.queue else 0)
+        self.stopping = False
+
+    # ------------------------------------------------------------ life cycle
+    def start(self) -> None:
+        """Open and migrate the store, load the models, recover interrupted work, start workers."""
+        s = self.settings
+        self.store = Store.open(s.db_url)
+        self.verifier = KeyVerifier(self.store)
+        if self.analyzer is None:
+            self.analyzer = load_analyzer(s)
+        self.runner = Runner(self.analyzer, self.store, s, self.metrics)
+        self.queue = JobQueue(self.runner, workers=s.workers, size=s.queue_size)
+        purged = self.store.purge(s.retention_days)
+        recovery = self.store.recover()
+        self.queue.start()
+        for analysis_id in recovery.requeued:
+            row = self.store.get(analysis_id) or {}
+            self.queue.requeue(Job(analysis_id, row.get("owner", ""),
+                                   explain=_split(row.get("explain", "")),
+                                   sha256=row.get("input_sha256", "")))
+        log.info("service started", extra={"fields": {
+            "pack": self.analyzer.info.name, "pack_version": self.analyzer.info.version,
+            "workers": s.workers, "queue_size": s.queue_size, "purged": purged,
+            "requeued": len(recovery.requeued), "failed_after_restart": len(recovery.failed)}})
+
+    def stop(self, timeout: float | None = 60.0) -> None:
+        """Finish running jobs; those still queued stay ``queued`` in the store if their upload
+        is stored (they run after the next start), else they are marked failed."""
+        self.stopping = True
+        if self.queue is not None:
+            for job in self.queue.shutdown(timeout):
+                if self.store.input_of(job.id) is None:
+                    self.store.set_status(job.id, "failed", error=(
+                        "shutdown", "the service stopped before this analysis started; "
+                                    "submit the file again"))
+                else:
+                    self.store.set_status(job.id, "queued")
+                if job.future is not None and not job.future.done():
+                    job.future.set_exception(ShuttingDown())
+        if self.store is not None:
+            self.store.close()
+        log.info("service stopped")
+
+    @property
+    def ready(self) -> bool:
+        return (not self.stopping and self.analyzer is not None and self.store is not None
+                and self.queue is not None and self.store.ping())
+
+    # ------------------------------------------------------------ work
+    async def submit(self, upload, owner: str, explain: tuple[str, ...], *, wait: bool
+                     ) -> tuple[str, Outcome | None]:
+        """Queue an upload; with ``wait`` return its outcome, else ``None`` at once.
+
+        Raises:
+            ApiError: 429 when the queue is full, 503 when shutting down.
+        """
+        from starlette.concurrency import run_in_threadpool
+
+        if self.stopping:
+            raise _unavailable()
+        analysis_id = uuid.uuid4().hex
+        keep = (not wait) or self.settings.store_inputs
+        info = self.analyzer.info
+        await run_in_threadpool(
+            self.store.create_analysis, id=analysis_id, owner=owner, sha256=upload.sha256,
+            size=len(upload.data), pack_name=info.name, pack_version=info.version,
+            explain=",".join(explain), data=upload.data if keep else None,
+            filename=upload.filename)
+        future: concurrent.futures.Future | None = concurrent.futures.Future() if wait else None
+        job = Job(analysis_id, owner, upload.data, upload.filename, explain, upload.sha256, future)
+        try:
+            self.queue.submit(job)
+        except (QueueFull, ShuttingDown) as exc:
+            await run_in_threadpool(self._discard, analysis_id, owner, upload.sha256, exc)
+            if isinstance(exc, ShuttingDown):
+                raise _unavailable() from None
+            self.metrics.rejected.labels(reason="queue_full").inc()
+            raise ApiError(429, "queue_full", f"{upload.label} was not queued: "
+                           f"{self.settings.queue_size} analyses are waiting already; retry "
+                           "later", {"Retry-After": retry_after(exc.retry_after)}) from None
+        if future is None:
+            return analysis_id, None
+        try:
+            return analysis_id, await asyncio.wrap_future(future)
+        except ShuttingDown:
+            raise _unavailable() from None
+
+    def _discard(self, analysis_id: str, owner: str, sha256: str, exc: Exception) -> None:
+        """Forget an analysis whose id was never given out (the queue refused it)."""
+        self.store.discard(analysis_id)
+        self.store.audit(owner, "analyze", "queue_full" if isinstance(exc, QueueFull)
+                         else "shutting_down", sha256=sha256,
+                         pack_version=self.analyzer.info.version)
+
+    def model_info(self) -> dict[str, Any]:
+        info = self.analyzer.info
+        pack = getattr(self.analyzer, "pack", None)
+        manifest = dict(getattr(pack, "manifest", {}) or {})
+        return {"name": info.name, "version": info.version, "synthetic": info.synthetic,
+                "card": manifest.get("card", {}),
+                "models": sorted((manifest.get("models") or {}).keys())}
+
+
+def _unavailable() -> ApiError:
+    return ApiError(503, "shutting_down", "the service is shutting down; retry shortly",
+                    {"Retry-After": "5"})
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(p for p in (text or "").split(",") if p)

@@ -1,0 +1,191 @@
+"""``/v1`` routes: analyses (submit, result, renditions, history), models and API keys."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from spinexr.service.auth import Principal, create_key
+from spinexr.service.deps import Admin, PrincipalDep, Reader, ServiceDep, Submitter
+from spinexr.service.problems import ApiError, not_found
+from spinexr.service.uploads import read_upload
+
+router = APIRouter(prefix="/v1")
+#: Renditions served under /v1/analyses/{id}/<name>.
+RENDITIONS = ("result.json", "image.png", "overlay.png", "report.html", "boxes.xml", "sr.dcm",
+              "gsps.dcm", "sc.dcm")
+#: report.html embeds its pictures as data: URLs and its CSS inline; nothing else may load.
+REPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+              "frame-ancestors 'self'; sandbox")
+
+
+def parse_explain(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """``"gradcam,ig"`` -> ``("gradcam", "ig")``; unknown methods are a 422."""
+    from spinexr.explain import METHODS
+
+    if raw is None:
+        return tuple(default)
+    methods = tuple(dict.fromkeys(m.strip() for m in raw.split(",") if m.strip()))
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise ApiError(422, "unknown_explain_method", f"explain={raw!r}: unknown method(s) "
+                       f"{', '.join(bad)}; use any of {', '.join(METHODS)}")
+    return methods
+
+
+async def receive_upload(request: Request, svc) -> Any:
+    return await read_upload(request.headers.get("content-type"),
+                             request.headers.get("content-length"), request.stream(),
+                             max_bytes=svc.settings.max_upload_bytes)
+
+
+@router.post("/analyses", status_code=200)
+async def submit_analysis(request: Request, response: Response, svc: ServiceDep, who: Submitter,
+                          run_async: Annotated[bool, Query(alias="async")] = False,
+                          explain: str | None = None) -> dict:
+    """Analyse one uploaded file (multipart field ``file``). Waits for the result unless
+    ``?async=true`` (202 with the id and a Location to poll)."""
+    methods = parse_explain(explain, svc.settings.explain_default)
+    upload = await receive_upload(request, svc)
+    analysis_id, outcome = await svc.submit(upload, who.name, methods, wait=not run_async)
+    location = f"/v1/analyses/{analysis_id}"
+    response.headers["Location"] = location
+    if outcome is None:
+        response.status_code = 202
+        return {"id": analysis_id, "status": "queued", "location": location}
+    if outcome.error is not None:
+        code, message, status = outcome.error
+        raise ApiError(status, code, message, {"Location": location}, analysis_id=analysis_id)
+    return await run_in_threadpool(_view_of, svc, analysis_id)
+
+
+def _view_of(svc, analysis_id: str) -> dict:
+    return analysis_view(svc.store.get(analysis_id), svc.store.rendition_names(analysis_id))
+
+
+def _visible(svc, who: Principal, analysis_id: str) -> dict:
+    row = svc.store.get(analysis_id)
+    if row is None or not (who.can("read_all") or row["owner"] == who.name):
+        raise not_found(f"analysis {analysis_id!r}")
+    return row
+
+
+def analysis_view(row: dict, names: list[str]) -> dict:
+    """The API form of a stored analysis: result.json's keys plus id, status, error, links."""
+    doc = dict(row["result"] or {})
+    doc.update(id=row["id"], status=row["status"], created=_iso(row["created"]))
+    if row["error_code"]:
+        doc["error"] = {"code": row["error_code"], "message": row["error_message"]}
+    doc["links"] = {n: f"/v1/analyses/{row['id']}/{n}" for n in names}
+    return doc
+
+
+@router.get("/analyses/{analysis_id}")
+def get_analysis(analysis_id: str, svc: ServiceDep, who: Reader) -> dict:
+    """The analysis (``status`` queued/running/done/failed/refused)."""
+    row = _visible(svc, who, analysis_id)
+    svc.store.audit(who.name, "read", "ok", analysis_id=analysis_id,
+                    sha256=row["input_sha256"], pack_version=row["pack_version"])
+    return analysis_view(row, svc.store.rendition_names(analysis_id))
+
+
+def _rendition(svc, who: Principal, analysis_id: str, name: str) -> Response:
+    row = _visible(svc, who, analysis_id)
+    found = svc.store.rendition(analysis_id, name)
+    if found is None:
+        have = svc.store.rendition_names(analysis_id)
+        raise ApiError(404, "rendition_not_found",
+                       f"analysis {analysis_id!r} has no {name} (status {row['status']}; "
+                       f"it has {', '.join(have) or 'none yet'})")
+    svc.store.audit(who.name, f"get:{name}"[:32], "ok", analysis_id=analysis_id,
+                    sha256=row["input_sha256"], pack_version=row["pack_version"])
+    media, data = found
+    headers = {}
+    if name.endswith(".dcm") or name.endswith(".xml"):
+        headers["Content-Disposition"] = f'attachment; filename="{analysis_id}-{name}"'
+    if name.endswith(".html"):
+        headers["Content-Security-Policy"] = REPORT_CSP
+    return Response(data, media_type=media, headers=headers)
+
+
+@router.get("/analyses/{analysis_id}/heatmap/{method}.png")
+def get_heatmap(analysis_id: str, method: str, svc: ServiceDep, who: Reader) -> Response:
+    """The overlay blended with the ``method`` explanation (request it with ``?explain=``)."""
+    return _rendition(svc, who, analysis_id, f"heatmap/{method}.png")
+
+
+@router.get("/analyses/{analysis_id}/{name}")
+def get_rendition(analysis_id: str, name: str, svc: ServiceDep, who: Reader) -> Response:
+    """One of :data:`RENDITIONS`; DICOM objects exist for DICOM uploads only."""
+    if name not in RENDITIONS:
+        raise ApiError(404, "rendition_not_found",
+                       f"no rendition {name!r}; use one of {', '.join(RENDITIONS)}")
+    return _rendition(svc, who, analysis_id, name)
+
+
+@router.get("/analyses")
+def list_analyses(svc: ServiceDep, who: Reader,
+                  limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                  cursor: str | None = None) -> dict:
+    """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page. ``submit`` keys
+    see their own analyses only."""
+    if cursor is not None and not cursor.isdigit():
+        raise ApiError(422, "bad_cursor", f"cursor {cursor!r} is not one this service gave out")
+    rows, nxt = svc.store.history(limit=limit, cursor=int(cursor) if cursor else None,
+                                  owner=None if who.can("read_all") else who.name)
+    items = [{"id": r["id"], "created": _iso(r["created"]), "status": r["status"],
+              "pack": {"name": r["pack_name"], "version": r["pack_version"]},
+              "input_sha256": r["input_sha256"], "error_code": r["error_code"],
+              "location": f"/v1/analyses/{r['id']}", **_verdict(r["result"])} for r in rows]
+    return {"items": items, "next_cursor": str(nxt) if nxt is not None else None}
+
+
+def _verdict(result: dict | None) -> dict:
+    """The history list's one-line summary of a stored result (nulls when there is none)."""
+    result = result or {}
+    triage = result.get("triage") or {}
+    return {"image_id": result.get("image_id"), "abnormal": triage.get("abnormal"),
+            "probability": triage.get("probability"),
+            "n_findings": len(result["findings"]) if "findings" in result else None}
+
+
+@router.get("/models")
+def get_models(svc: ServiceDep, who: PrincipalDep) -> dict:
+    """The model pack in use: name, version, synthetic flag and model card."""
+    from spinexr.explain import METHODS
+
+    return {"pack": svc.model_info(), "explain_methods": list(METHODS)}
+
+
+class KeyRequest(BaseModel):
+    name: str
+    role: str
+
+
+@router.post("/keys", status_code=201)
+def post_key(body: KeyRequest, svc: ServiceDep, who: Admin) -> dict:
+    """A new API key (admin only); the key is shown in this answer and never again."""
+    key = create_key(svc.store, body.name, body.role)
+    svc.store.audit(who.name, "key_create", "ok")
+    return {"name": body.name, "role": body.role, "key": key}
+
+
+@router.get("/keys")
+def get_keys(svc: ServiceDep, who: Admin) -> dict:
+    return {"items": [{"name": k.name, "role": k.role, "created": _iso(k.created),
+                       "revoked": _iso(k.revoked)} for k in svc.store.keys()]}
+
+
+@router.delete("/keys/{name}")
+def delete_key(name: str, svc: ServiceDep, who: Admin) -> dict:
+    if not svc.store.revoke_key(name):
+        raise not_found(f"active key {name!r}")
+    svc.store.audit(who.name, "key_revoke", "ok")
+    return {"name": name, "revoked": True}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds") + "Z"

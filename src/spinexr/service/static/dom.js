@@ -1,0 +1,68 @@
+// DOM helpers and formatting shared by the UI modules. No inline styles in markup (CSP):
+// colours and sizes are set through the CSSOM (element.style), which the policy allows.
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// Same colours as spinexr.report.overlay.CLASS_COLORS (Okabe-Ito, colour-blind safe).
+export const CLASS_COLORS = {
+  "Osteophytes": "#e69f00",
+  "Disc space narrowing": "#56b4e9",
+  "Surgical implant": "#009e73",
+  "Foraminal stenosis": "#f0e442",
+  "Spondylolisthesis": "#0072b2",
+  "Vertebral collapse": "#d55e00",
+  "Other lesions": "#cc79a7",
+};
+export const colorOf = (label) => CLASS_COLORS[label] || "#ffffff";
+
+export const $ = (id) => document.getElementById(id);
+
+/** ``el("td", {text: "x", "data-testid": "y"}, ...children)``; false/null attributes are
+ *  left out. */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  node.append(...children);
+  return node;
+}
+
+export function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  return node;
+}
+
+export function swatch(color) {
+  const s = el("span", { class: "swatch", "aria-hidden": "true" });
+  s.style.background = color;
+  return s;
+}
+
+export const DASH = "\u2013";
+export const pct = (p) => (p === null || p === undefined ? DASH : `${(100 * p).toFixed(1)}%`);
+export const num = (x, d = 2) => (x === null || x === undefined ? DASH : Number(x).toFixed(d));
+export const humanize = (k) => k.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+
+/** A table with a header row; ``rows`` are arrays of strings or nodes. */
+export function table(headers, rows, testid) {
+  const cell = (c) => (c instanceof Node ? el("td", {}, c) : el("td", { text: c }));
+  return el("table", { class: "grid", "data-testid": testid },
+    el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map(cell)))));
+}
+
+/** Fill a <dl> with [term, value] pairs. */
+export function fillKv(dl, rows) {
+  dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+}
+
+export function setStatus(text) { $("status").textContent = text; }
+
+export function showError(text) {
+  $("error").textContent = text || "";
+  $("error").hidden = !text;
+}

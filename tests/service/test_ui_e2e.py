@@ -1,0 +1,186 @@
+"""The browser UI end to end: headless Chromium (the system browser, never a download) drives
+the page served by the real ``create_app`` under uvicorn, against a stand-in pack whose
+findings are known, so boxes are guaranteed to appear."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+
+import numpy as np
+import pydicom
+import pytest
+
+pytest.importorskip("fastapi", reason="the web service needs the 'serve' extra (fastapi)")
+uvicorn = pytest.importorskip("uvicorn", reason="the web service needs the 'serve' extra (uvicorn)")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed: pip install playwright==1.63.0 "
+    "(its browser download is not needed; the system Chromium is used)")
+
+from spinexr.analyze import Analyzer  # noqa: E402
+from spinexr.labels import LESION_CLASSES, VERTEBRA_CLASS  # noqa: E402
+from spinexr.models.ensemble import TriageEnsemble  # noqa: E402
+from spinexr.phantom import XrayConfig, generate_xray, xray_to_dicom  # noqa: E402
+from spinexr.service.app import create_app  # noqa: E402
+from spinexr.service.settings import Settings  # noqa: E402
+from spinexr.types import Box  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+#: What the stand-in lesion detector finds on every image (source pixels of a 200 x 256 image).
+FINDINGS = [Box(80.0, 56.0, 120.0, 64.0, "Disc space narrowing", score=0.7),
+            Box(60.0, 100.0, 75.0, 120.0, "Osteophytes", score=0.6),
+            Box(125.0, 150.0, 140.0, 170.0, "Osteophytes", score=0.55)]
+VERTEBRAE = [Box(70.0, 20.0 + 45 * i, 130.0, 55.0 + 45 * i, VERTEBRA_CLASS, score=0.9)
+             for i in range(5)]
+
+
+def _chromium() -> str:
+    """The system Chromium: $PLAYWRIGHT_CHROMIUM_EXECUTABLE, else `chromium` on PATH."""
+    path = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE") or shutil.which("chromium")
+    if not path or not os.access(path, os.X_OK):
+        pytest.skip("no Chromium executable: set PLAYWRIGHT_CHROMIUM_EXECUTABLE or put "
+                    "'chromium' on PATH (Debian: apt-get install chromium)")
+    return path
+
+
+class _Det:
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    def predict(self, images, conf=0.25, **_):
+        return [[b for b in self.boxes if (b.score or 0) >= conf] for _ in images]
+
+
+class _Member:
+    head, labels = "binary", ("normal", "abnormal")
+
+    def predict_logits(self, images):
+        return np.full((len(images), 1), 2.0)
+
+
+class _Grader:
+    labels = ("healthy", "doubtful", "minimal", "moderate", "severe")
+
+    def predict_proba(self, images):
+        return np.tile([0.1, 0.1, 0.6, 0.1, 0.1], (len(images), 1))
+
+
+class _Pack:
+    """A synthetic pack: triage says abnormal (p = 0.88), the detectors return FINDINGS, the
+    degeneration grade is "minimal"."""
+
+    name, version, synthetic = "stand-in", "0.0.1", True
+    manifest = {"card": {"intended_use": "end-to-end tests of the web UI only"},
+                "ensemble": {"members": ["a"]},
+                "models": {"a": {"kind": "classifier"},
+                           "lesions": {"kind": "detector", "labels": list(LESION_CLASSES),
+                                       "thresholds": {"conf": 0.25}},
+                           "vert": {"kind": "detector", "labels": [VERTEBRA_CLASS]},
+                           "deg": {"kind": "classifier", "part": "degeneration"}}}
+
+    def triage(self, device="cpu"):
+        return TriageEnsemble({"a": _Member()}, {"a": 1.0}, operating_points={"youden": 0.5})
+
+    def detector(self, key, device="cpu"):
+        return _Det(FINDINGS if key == "lesions" else VERTEBRAE)
+
+    def classifier(self, key, device="cpu"):
+        return _Grader()
+
+    def model_spec(self, key):
+        return self.manifest["models"][key]
+
+
+@pytest.fixture()
+def base_url(tmp_path):
+    """The real app on a free loopback port, served by uvicorn in a background thread."""
+    settings = Settings(data_dir=tmp_path / "data", auth_required=False, rate_limit_per_minute=0)
+    app = create_app(settings, analyzer=Analyzer(_Pack()))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start within 30 s")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture()
+def page(base_url):
+    executable = _chromium()
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True)
+        context = browser.new_context(viewport={"width": 1366, "height": 768},
+                                      accept_downloads=True)
+        page = context.new_page()
+        page.problems = []             # uncaught errors and console errors (CSP violations too)
+        page.on("pageerror", lambda e: page.problems.append(f"pageerror: {e}"))
+        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+        page.on("response",
+                lambda r: r.status >= 400 and page.problems.append(f"{r.status} {r.url}"))
+        page.goto(base_url)
+        yield page
+        browser.close()
+
+
+def test_upload_boxes_toggle_and_sr_download(page, tmp_path):
+    ph = generate_xray(3, XrayConfig(size=(256, 200)))
+    src = tmp_path / "PHANTOM_patient_file.dcm"
+    xray_to_dicom(ph).save_as(src, enforce_file_format=True)
+    expect = sync_api.expect
+
+    page.set_input_files("[data-testid=file-input]", str(src))
+    expect(page.locator("[data-testid=result]")).to_have_attribute("data-ready", "true",
+                                                                   timeout=60_000)
+    boxes = page.locator("[data-testid=box]")
+    expect(boxes).to_have_count(3)
+    expect(page.locator("[data-testid=synthetic-banner]")).to_be_visible()
+    expect(page.locator("[data-testid=triage-decision]")).to_have_text("Abnormal")
+    expect(page.locator("[data-testid=intended-use]")).to_contain_text("end-to-end tests")
+    expect(page.locator("[data-testid=finding-row]")).to_have_count(3)
+    expect(page.locator("[data-testid=history-item]")).to_have_count(1)
+
+    boxes.first.focus()                                   # keyboard: focus shows the label
+    expect(page.locator("[data-testid=tooltip]")).to_contain_text("Disc space narrowing")
+    expect(page.locator("[data-testid=tooltip]")).to_contain_text("L2-L3")
+
+    page.uncheck("[data-testid=class-toggle][data-label=Osteophytes]")
+    expect(page.locator("[data-testid=box][data-label=Osteophytes]")).to_have_count(0)
+    expect(boxes).to_have_count(1)
+    page.check("[data-testid=class-toggle][data-label=Osteophytes]")
+    expect(boxes).to_have_count(3)
+
+    with page.expect_download() as download:
+        page.click("[data-testid='download-sr.dcm']")
+    ds = pydicom.dcmread(download.value.path())
+    assert ds.Modality == "SR" and ds.StudyInstanceUID == ph.uids.study
+
+    # No patient identifier in the title, the URL or anywhere on the page.
+    html = page.content()
+    for phi in (ph.patient.name, ph.patient.patient_id, "PHANTOM_patient_file"):
+        assert phi not in page.title() and phi not in page.url and phi not in html
+    assert page.problems == []
+
+
+def test_refused_image_shows_the_gate_reason(page, tmp_path):
+    from PIL import Image
+
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((300, 300), 128, np.uint8)).save(flat)
+    page.set_input_files("[data-testid=file-input]", str(flat))
+    expect = sync_api.expect
+    expect(page.locator("[data-testid=result]")).to_have_attribute("data-ready", "true",
+                                                                   timeout=60_000)
+    expect(page.locator("[data-testid=refused]")).to_be_visible()
+    expect(page.locator("[data-testid=refused-reason]")).not_to_be_empty()
+    expect(page.locator("[data-testid=box]")).to_have_count(0)
+    expect(page.locator("[data-testid=triage-none]")).to_contain_text("refused")
+    assert page.problems == []
