@@ -31,11 +31,15 @@ browser:
 	  echo "note: no chromium; the browser UI test will be skipped"
 
 demo: $(STAMP)
-	rm -rf $(DEMO_DIR)/study
-	$(VENV)/bin/spinexr phantom --n 2 --seed 7 --out $(DEMO_DIR)/study --layout vindr
-	mkdir -p $(DEMO_DIR)/previews
-	$(VENV)/bin/spinexr inspect $(DEMO_DIR)/study/train_images/*.dicom --png $(DEMO_DIR)/previews/ --max-side 1024
-	@echo "demo: phantom study in $(DEMO_DIR)/study, previews in $(DEMO_DIR)/previews/"
+	rm -rf $(DEMO_DIR)
+	$(VENV)/bin/spinexr phantom --n 3 --seed 7 --out $(DEMO_DIR)/study --layout vindr \
+	  --transfer-syntax j2k --abnormal-rate 0.7 --quiet
+	$(VENV)/bin/spinexr analyze $(DEMO_DIR)/study/train_images --out $(DEMO_DIR)/results \
+	  --explain gradcam
+	@echo ""
+	@echo "demo: synthetic study in $(DEMO_DIR)/study, analysed with models/demo (trained on phantoms; not for clinical use)."
+	@echo "demo: HTML reports:"
+	@ls -1 $(DEMO_DIR)/results/*/report.html | sed 's/^/  /'
 
 test: $(STAMP)
 	$(PY) -m pytest -q

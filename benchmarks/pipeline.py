@@ -24,11 +24,13 @@ S x S with antialiased bilinear, the YOLO11 weights, ``--threads`` intra-op thre
 torch and ORT, denormals flushed in both. By default both detect on every image (``--detect``).
 Weights are untrained (fixed seeds): the numbers are about speed; the probabilities mean
 nothing. Each path runs in a fresh subprocess (peak RSS from VmHWM); ours also runs at batch 1
-and with ``reduce=1`` (JPEG 2000 decoded at half resolution) as extra columns.
+and with a full-resolution decode as extra columns. "ours" reads as ``spinexr analyze`` does:
+JPEG 2000 is decoded only down to the largest model input (``read_radiograph(min_side=)``,
+here level 1 of a 2500 px image for YOLO's 640), results still in source pixels.
 
     python benchmarks/pipeline.py --quick      # ~2 min: 12 images of 2500 x 2000, batch 4
     python benchmarks/pipeline.py              # ~9 min: 40 images, batch 8, 2 rounds
-    python benchmarks/pipeline.py --reduce 1   # the ratio with ours decoding at half size
+    python benchmarks/pipeline.py --reduce 0   # the ratio with ours decoding at full size
     python benchmarks/pipeline.py --size 384 --yolo l
 
 The last line printed is ``ratio: X``: our images/s (column "ours") over the baseline's.
@@ -55,7 +57,7 @@ MEMBERS = {"densenet121": 0.38, "tf_efficientnetv2_s": 0.36, "resnet50": 0.26}
 THRESHOLD = 0.449          # the seed's operating point (app.py CLASSIFICATION_THRESHOLD)
 SEED_CONF = 0.25           # the seed's YOLO confidence
 #: Our path's runs: the configured one ("ours", whose images/s make the ratio) and variants.
-VARIANTS = {"ours": {}, "ours-b1": {"batch": 1}, "ours-r1": {"reduce": 1}}
+VARIANTS = {"ours": {}, "ours-b1": {"batch": 1}, "ours-full": {"reduce": 0}}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 VERTEBRAE = Path(__file__).resolve().parents[1] / "models" / "vertebrae"
 
@@ -103,8 +105,7 @@ def build_pack(root: Path, size: int, yolo: str, seed: int) -> None:
                                   "operating_points": {"youden": THRESHOLD}}})
 
 
-def make_images(out: Path, n: int, hw: tuple[int, int], seed: int, vertebrae: Path,
-                reduce: int) -> dict:
+def make_images(out: Path, n: int, hw: tuple[int, int], seed: int, vertebrae: Path) -> dict:
     """``n`` JPEG 2000 lossless phantom DICOMs that our gate accepts, written to ``out``.
 
     Phantoms the gate refuses are skipped (their analysis would stop at the gate and make our
@@ -130,7 +131,7 @@ def make_images(out: Path, n: int, hw: tuple[int, int], seed: int, vertebrae: Pa
         tried += 1
         buf = io.BytesIO()
         xray_to_dicom(ph).save_as(buf, enforce_file_format=True)
-        if not gate.analyze(read_radiograph(buf.getvalue(), reduce=reduce)).gate.accepted:
+        if not gate.analyze(read_radiograph(buf.getvalue())).gate.accepted:
             continue
         path = out / f"{kept:03d}.dcm"
         xray_to_dicom(ph, transfer_syntax=pydicom.uid.JPEG2000Lossless).save_as(
@@ -382,13 +383,19 @@ def build_analyzer(cfg: dict):
     return analyzer, [p.engine for p in parts]
 
 
-def read_timed(path: str, reduce: int):
+def read_kwargs(analyzer, reduce: int | str) -> dict:
+    """How ours reads: ``auto`` as ``spinexr analyze`` does (JPEG 2000 decoded down to the
+    analyzer's :meth:`~spinexr.analyze.Analyzer.decode_side`), or a fixed ``reduce`` level."""
+    return {"min_side": analyzer.decode_side()} if reduce == "auto" else {"reduce": reduce}
+
+
+def read_timed(path: str, kw: dict):
     """``read_radiograph`` with its start time and duration (perf_counter is CLOCK_MONOTONIC:
     comparable across processes)."""
     from spinexr.io import read_radiograph
 
     t0 = time.perf_counter()
-    image = read_radiograph(path, reduce=reduce)
+    image = read_radiograph(path, **kw)
     return t0, time.perf_counter() - t0, image
 
 
@@ -404,17 +411,17 @@ def decode_pool(kind: str, workers: int):
                                mp_context=multiprocessing.get_context("forkserver"))
 
 
-def pipelined(analyzer, pool, paths: list[str], batch: int, reduce: int):
+def pipelined(analyzer, pool, paths: list[str], batch: int, kw: dict):
     """Analyse ``paths`` in batches of ``batch`` while ``pool`` reads the next batch.
 
     Yields ``(read_start, read_seconds, analysis)`` per image as its batch completes.
     """
     chunks = [paths[i:i + batch] for i in range(0, len(paths), batch)]
-    pending = [pool.submit(read_timed, p, reduce) for p in chunks[0]]
+    pending = [pool.submit(read_timed, p, kw) for p in chunks[0]]
     for i in range(len(chunks)):
         got = [f.result() for f in pending]
         if i + 1 < len(chunks):
-            pending = [pool.submit(read_timed, p, reduce) for p in chunks[i + 1]]
+            pending = [pool.submit(read_timed, p, kw) for p in chunks[i + 1]]
         for (t0, read_s, _), a in zip(got, analyzer.analyze_batch([g[2] for g in got])):
             yield t0, read_s, a
 
@@ -424,7 +431,8 @@ def run_ours(cfg: dict) -> dict:
     t0 = time.perf_counter()
     analyzer, engines = build_analyzer(cfg)
     load_s, rss_loaded = time.perf_counter() - t0, _rss_mib()
-    paths, args = cfg["images"], (cfg["batch"], cfg["reduce"])
+    kw = read_kwargs(analyzer, cfg["reduce"])
+    paths, args = cfg["images"], (cfg["batch"], kw)
     with decode_pool(cfg["decode"], cfg["workers"]) as pool:
         for _ in pipelined(analyzer, pool, paths[:cfg["batch"]], *args):
             pass
@@ -443,12 +451,13 @@ def run_ours(cfg: dict) -> dict:
         peak, workers = _peak_mib(), _peak_mib(children=True)
     out = {"wall": wall, "load_s": load_s, "rss_loaded": rss_loaded, "peak_rss": peak + workers,
            "peak_workers": workers, "rows": rows, "cnn_s": sum(e.seconds for e in engines)}
+    out["decode"] = kw
     if cfg["reduce"]:
-        out["reduce_check"] = _reduce_check(analyzer, paths[:4], cfg["reduce"])
+        out["reduce_check"] = _reduce_check(analyzer, paths[:4], kw)
     return out
 
 
-def _reduce_check(analyzer, paths: list[Path], reduce: int) -> dict:
+def _reduce_check(analyzer, paths: list[Path], kw: dict) -> dict:
     """Untimed: what decoding at 1/2**reduce changes at the classifiers' input and after."""
     from spinexr.io import read_radiograph
     from spinexr.models.classifier import resize_to_input
@@ -456,7 +465,7 @@ def _reduce_check(analyzer, paths: list[Path], reduce: int) -> dict:
     pre = next(iter(analyzer.triage_model.members.values())).pre
     px, dp = 0.0, 0.0
     for p in paths:
-        full, small = read_radiograph(p), read_radiograph(p, reduce=reduce)
+        full, small = read_radiograph(p), read_radiograph(p, **kw)
         px = max(px, float(np.abs(resize_to_input(full.pixels, pre)
                                   - resize_to_input(small.pixels, pre)).mean()))
         probs = analyzer.triage_model.predict([full.pixels, small.pixels])["probability"]
@@ -558,7 +567,7 @@ def print_table(args, flops: dict, peak: float, best: dict) -> dict:
     sums = {role: summarize(res, flops["baseline" if role == "baseline" else "ours"], peak)
             for role, res in best.items()}
     titles = {"baseline": "baseline (seed)", "ours": f"ours (batch {args.batch})",
-              "ours-b1": "ours (batch 1)", "ours-r1": f"ours (b{args.batch}, reduce 1)"}
+              "ours-b1": "ours (batch 1)", "ours-full": f"ours (b{args.batch}, full decode)"}
     print("\n" + " " * 30 + "".join(f"{titles[r]:>20s}" for r in best))
     for label, key, fmt in ROWS:
         print(f"{label:30s}" + "".join(f"{fmt.format(sums[r][key]):>20s}" for r in best))
@@ -654,6 +663,15 @@ def machine_state() -> str:
 
 
 # ------------------------------------------------------------------------------------- main
+def _reduce_arg(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 'auto' or a level 0..16") from None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="12 images, batch 4, 1 round (~2 min)")
@@ -666,7 +684,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="where ours reads the next batch while this one runs")
     p.add_argument("--workers", type=int, default=2, help="our decode workers")
     p.add_argument("--threads", type=int, default=2, help="torch and ORT intra-op threads")
-    p.add_argument("--reduce", type=int, default=0, help="ours: decode JPEG 2000 at 1/2**N")
+    p.add_argument("--reduce", type=_reduce_arg, default="auto",
+                   help="ours: 'auto' (default, as spinexr analyze: JPEG 2000 decoded down to "
+                        "the largest model input) or N (decode at 1/2**N; 0 = full size)")
     p.add_argument("--detect", default="always", choices=["always", "abnormal"],
                    help="always: both paths detect on every image (ours: gating 'vindr'); "
                         "abnormal: the seed's gating, P > 0.449 (ours: 'dernet')")
@@ -695,8 +715,7 @@ def setup(args, work: Path) -> dict:
     export_pack(work / "vertebrae")
     t1 = time.perf_counter()
     hw = tuple(args.image_size)
-    info = make_images(work / "images", args.images, hw, args.seed, work / "vertebrae",
-                       args.reduce)
+    info = make_images(work / "images", args.images, hw, args.seed, work / "vertebrae")
     print(f"setup: pack built and exported to ONNX in {t1 - t0:.0f} s; {args.images} phantom "
           f"DICOMs {hw[0]}x{hw[1]}, 12-bit, JPEG 2000 lossless, {info['mb']:.1f} MB each, in "
           f"{time.perf_counter() - t1:.0f} s ({info['tried'] - args.images} more phantoms were "
@@ -725,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
           f"vertebra YOLO11n at 416; {args.threads} threads; ours batch {args.batch}, "
           f"{args.workers} decode {args.decode}, reduce {args.reduce}; detection: {args.detect}")
     roles = ["baseline", "ours"] + (["ours-b1"] if args.batch > 1 else []) + (
-        ["ours-r1"] if args.reduce == 0 else [])
+        ["ours-full"] if args.reduce != 0 else [])
     try:
         cfg = setup(args, work)
         flops = count_flops(work / "pack", work / "vertebrae", args.size, tuple(args.image_size))

@@ -8,7 +8,8 @@ from spinexr.errors import ConfigError
 from spinexr.labels import VERTEBRA_CLASS
 from spinexr.models.ensemble import TriageEnsemble
 from spinexr.models.spine_crops import (NO_WINDOW_LOGIT, CropSpec, WindowTriage, crop,
-                                        pool_logits, vertebra_windows, window_targets)
+                                        pool_logits, vertebra_windows, window_pixels,
+                                        window_targets)
 from spinexr.types import Box
 
 
@@ -34,6 +35,17 @@ def test_crop_is_a_view_of_the_window():
     got = crop(img, Box(2.5, 1.0, 5.0, 4.2, "window"))
     np.testing.assert_array_equal(got, img[1:5, 2:5])
     assert np.shares_memory(got, img)
+
+
+def test_window_pixels_stretch_each_windows_contrast():
+    img = np.full((20, 20), 0.4, np.float32)
+    img[5:15, 5:15] = 0.6
+    win = Box(0, 0, 20, 20, "window")
+    got = window_pixels(img, win, CropSpec(stretch=True))
+    assert got.min() == 0.0 and got.max() == 1.0 and got[10, 10] == 1.0
+    np.testing.assert_array_equal(window_pixels(img, win, CropSpec(stretch=False)), img)
+    flat = window_pixels(np.full((8, 8), 0.3, np.float32), Box(0, 0, 8, 8, "w"), CropSpec())
+    assert not flat.any()
 
 
 def test_window_targets_need_the_covered_fraction():
@@ -97,7 +109,7 @@ def test_window_triage_pools_the_brightest_window():
     member = _BrightWindow()
     ens = TriageEnsemble({"m": member}, {"m": 1.0}, operating_points={"youden": 0.5})
     det = _Det(_column())
-    tri = WindowTriage(ens, det, CropSpec(width=1.5, height=1.6))
+    tri = WindowTriage(ens, det, CropSpec(width=1.5, height=1.6, stretch=False))
     out = tri.predict([img, np.full((300, 120), 0.4, np.float32)])
     assert det.calls == 2
     assert len(out["windows"][0]) == 6 and len(member.sizes) == 12
@@ -112,7 +124,7 @@ def test_window_triage_pools_the_brightest_window():
 
 def test_window_triage_without_vertebrae_reads_normal():
     ens = TriageEnsemble({"m": _BrightWindow()}, {"m": 1.0}, operating_points={"youden": 0.5})
-    tri = WindowTriage(ens, _Det([]), CropSpec())
+    tri = WindowTriage(ens, _Det([]), CropSpec(stretch=False))
     out = tri.predict([np.ones((100, 100), np.float32)])
     assert out["windows"] == [[]]
     assert out["probability"][0] < 1e-6

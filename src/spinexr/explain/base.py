@@ -319,7 +319,7 @@ def explain_windows(triage, image: np.ndarray, method: str, *, vertebrae=None, t
     ``vertebrae``: the bodies the triage already used (else its detector runs).
     """
     from spinexr.models.ensemble import positive_probability
-    from spinexr.models.spine_crops import crop
+    from spinexr.models.spine_crops import window_pixels
 
     _check_options(_method_module(method).canvas_map, method, options)
     windows = triage.windows([image], None if vertebrae is None else [vertebrae])[0]
@@ -327,7 +327,7 @@ def explain_windows(triage, image: np.ndarray, method: str, *, vertebrae=None, t
     ens = triage.ensemble
     target = "abnormal"
     if windows:
-        crops = [crop(image, w) for w in windows]
+        crops = [window_pixels(image, w, triage.spec) for w in windows]
         names = list(ens.members)
         probs = np.stack([positive_probability(ens.members[k].predict_logits(crops),
                                                ens.members[k].head, ens.temperatures[k])

@@ -39,6 +39,8 @@ class CropSpec:
         aggregate: pooling of window logits into the image logit (``max``).
         min_cover: a lesion box labels a window abnormal when at least this fraction of its
             area lies inside the window (training targets only).
+        stretch: rescale each window's intensities so its 1st..99th percentiles span [0, 1]
+            (exposure differs between radiographs far more than between a lesion and bone).
     """
 
     detector: str = "vertebra_detector"
@@ -47,6 +49,7 @@ class CropSpec:
     conf: float = 0.25
     aggregate: str = "max"
     min_cover: float = 0.5
+    stretch: bool = True
 
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0:
@@ -89,6 +92,18 @@ def crop(pixels: np.ndarray, window: Box) -> np.ndarray:
     x1, y1 = int(np.floor(window.x1)), int(np.floor(window.y1))
     x2, y2 = int(np.ceil(window.x2)), int(np.ceil(window.y2))
     return pixels[max(0, y1):y2, max(0, x1):x2]
+
+
+def window_pixels(pixels: np.ndarray, window: Box, spec: CropSpec) -> np.ndarray:
+    """What the window classifiers see before resizing: the crop, contrast-stretched when
+    ``spec.stretch`` (a new float32 array then; else a view)."""
+    region = crop(pixels, window)
+    if not spec.stretch or region.size == 0:
+        return region
+    lo, hi = np.percentile(region, (1.0, 99.0))
+    if hi - lo < 1e-6:
+        return np.zeros_like(region, dtype=np.float32)
+    return np.clip((region - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
 def window_targets(windows: Sequence[Box], lesions: Sequence[Box],
@@ -172,7 +187,7 @@ class WindowTriage:
         from spinexr.models.ensemble import positive_probability
 
         wins = self.windows(images, vertebrae)
-        crops = [crop(im, w) for im, ws in zip(images, wins) for w in ws]
+        crops = [window_pixels(im, w, self.spec) for im, ws in zip(images, wins) for w in ws]
         owner = np.asarray([i for i, ws in enumerate(wins) for _ in ws], dtype=np.int64)
         per_model = {}
         for name, clf in self.ensemble.members.items():

@@ -101,7 +101,8 @@ def _add_handlers(app) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request, exc: HTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error")
         return answer(request, ApiError(exc.status_code, code, str(exc.detail),
                                         dict(exc.headers or {})))
 
@@ -121,8 +122,14 @@ def _add_ops_routes(app) -> None:
     from fastapi import Response
     from fastapi.responses import JSONResponse
 
-    @app.get("/ready", include_in_schema=True)
-    def ready() -> Response:
+    from spinexr.service.responses import Readiness
+
+    # No return annotations: with postponed annotations FastAPI cannot resolve a name imported
+    # here and would fail to build the OpenAPI document.
+    @app.get("/ready", response_model=None,
+             responses={200: {"model": Readiness, "description": "Ready"},
+                        503: {"model": Readiness, "description": "Not ready"}})
+    def ready():
         """200 when the models are loaded and the store answers, else 503."""
         service = app.state.service
         ok = service.ready
@@ -132,7 +139,7 @@ def _add_ops_routes(app) -> None:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics():
         data, ctype = app.state.service.metrics.text()
         return Response(data, media_type=ctype)
 

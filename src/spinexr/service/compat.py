@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from spinexr.service.deps import ServiceDep, Submitter
 from spinexr.service.problems import ApiError
+from spinexr.service.responses import AUTH, MULTIPART_FILE, SeedErrorResponse, errors
 from spinexr.service.routes import receive_upload
 
 router = APIRouter()
@@ -28,7 +29,9 @@ def seed_error(exc: ApiError) -> JSONResponse:
                         status_code=exc.status, headers=exc.headers)
 
 
-@router.post("/upload")
+@router.post("/upload", openapi_extra=MULTIPART_FILE,
+             responses=errors(*AUTH, 400, 403, 413, 415, 422, 500, 503,
+                              model=SeedErrorResponse))
 async def upload(request: Request, svc: ServiceDep, who: Submitter):
     """Seed-compatible synchronous analysis of one upload."""
     try:

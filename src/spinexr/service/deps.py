@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 
 from spinexr.service.auth import DEV_PRINCIPAL, Principal, retry_after
 from spinexr.service.core import Service
@@ -18,9 +19,13 @@ def get_service(request: Request) -> Service:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+#: Documents the Bearer scheme in the OpenAPI document; :func:`get_principal` reads the header.
+_BEARER = HTTPBearer(auto_error=False, scheme_name="ApiKey",
+                     description="An API key: 'Authorization: Bearer sxr_<id>_<secret>'")
 
 
-def get_principal(request: Request, svc: ServiceDep) -> Principal:
+def get_principal(request: Request, svc: ServiceDep,
+                  _documented: Annotated[object, Depends(_BEARER)] = None) -> Principal:
     """The caller: from ``Authorization: Bearer <key>``, or the dev admin when auth is off.
 
     Raises:

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from spinexr.service.auth import Principal, create_key
 from spinexr.service.deps import Admin, PrincipalDep, Reader, ServiceDep, Submitter
 from spinexr.service.problems import ApiError, not_found
+from spinexr.service.responses import AUTH, MULTIPART_FILE, Queued, errors
+from spinexr.service.tables import ROLES
 from spinexr.service.uploads import read_upload
 
 router = APIRouter(prefix="/v1")
@@ -42,7 +44,18 @@ async def receive_upload(request: Request, svc) -> Any:
                              max_bytes=svc.settings.max_upload_bytes)
 
 
-@router.post("/analyses", status_code=200)
+#: Media types of the renditions (see :data:`spinexr.service.pipeline.MEDIA_TYPES`).
+_RENDITION_TYPES = ("application/json", "image/png", "text/html", "application/xml",
+                    "application/dicom")
+_SUBMIT_RESPONSES = {
+    202: {"model": Queued, "description": "Queued (``?async=true``); poll the Location",
+          "headers": {"Location": {"description": "The analysis to poll",
+                                   "schema": {"type": "string"}}}},
+    **errors(*AUTH, 400, 403, 413, 415, 422, 500, 503)}
+
+
+@router.post("/analyses", status_code=200, responses=_SUBMIT_RESPONSES,
+             openapi_extra=MULTIPART_FILE)
 async def submit_analysis(request: Request, response: Response, svc: ServiceDep, who: Submitter,
                           run_async: Annotated[bool, Query(alias="async")] = False,
                           explain: str | None = None) -> dict:
@@ -83,7 +96,7 @@ def analysis_view(row: dict, names: list[str]) -> dict:
     return doc
 
 
-@router.get("/analyses/{analysis_id}")
+@router.get("/analyses/{analysis_id}", responses=errors(*AUTH, 403, 404, 422))
 def get_analysis(analysis_id: str, svc: ServiceDep, who: Reader) -> dict:
     """The analysis (``status`` queued/running/done/failed/refused)."""
     row = _visible(svc, who, analysis_id)
@@ -111,13 +124,18 @@ def _rendition(svc, who: Principal, analysis_id: str, name: str) -> Response:
     return Response(data, media_type=media, headers=headers)
 
 
-@router.get("/analyses/{analysis_id}/heatmap/{method}.png")
+@router.get("/analyses/{analysis_id}/heatmap/{method}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}, "description": "The heatmap"},
+                       **errors(*AUTH, 403, 404, 422)})
 def get_heatmap(analysis_id: str, method: str, svc: ServiceDep, who: Reader) -> Response:
     """The overlay blended with the ``method`` explanation (request it with ``?explain=``)."""
     return _rendition(svc, who, analysis_id, f"heatmap/{method}.png")
 
 
-@router.get("/analyses/{analysis_id}/{name}")
+@router.get("/analyses/{analysis_id}/{name}", response_class=Response,
+            responses={200: {"content": {m: {} for m in _RENDITION_TYPES},
+                             "description": "The rendition"},
+                       **errors(*AUTH, 403, 404, 422)})
 def get_rendition(analysis_id: str, name: str, svc: ServiceDep, who: Reader) -> Response:
     """One of :data:`RENDITIONS`; DICOM objects exist for DICOM uploads only."""
     if name not in RENDITIONS:
@@ -126,7 +144,7 @@ def get_rendition(analysis_id: str, name: str, svc: ServiceDep, who: Reader) -> 
     return _rendition(svc, who, analysis_id, name)
 
 
-@router.get("/analyses")
+@router.get("/analyses", responses=errors(*AUTH, 403, 422))
 def list_analyses(svc: ServiceDep, who: Reader,
                   limit: Annotated[int, Query(ge=1, le=100)] = 20,
                   cursor: str | None = None) -> dict:
@@ -152,7 +170,7 @@ def _verdict(result: dict | None) -> dict:
             "n_findings": len(result["findings"]) if "findings" in result else None}
 
 
-@router.get("/models")
+@router.get("/models", responses=errors(*AUTH))
 def get_models(svc: ServiceDep, who: PrincipalDep) -> dict:
     """The model pack in use: name, version, synthetic flag and model card."""
     from spinexr.explain import METHODS
@@ -161,11 +179,14 @@ def get_models(svc: ServiceDep, who: PrincipalDep) -> dict:
 
 
 class KeyRequest(BaseModel):
-    name: str
-    role: str
+    """A key to create: ``name`` of 1-64 letters, digits, '-', '_' or '.' (checked by
+    :func:`create_key`) and one of :data:`~spinexr.service.tables.ROLES`."""
+
+    name: str = Field(min_length=1, max_length=64)
+    role: Literal[ROLES]  # type: ignore[valid-type]  # the tuple's values, one source of truth
 
 
-@router.post("/keys", status_code=201)
+@router.post("/keys", status_code=201, responses=errors(*AUTH, 400, 403, 422))
 def post_key(body: KeyRequest, svc: ServiceDep, who: Admin) -> dict:
     """A new API key (admin only); the key is shown in this answer and never again."""
     key = create_key(svc.store, body.name, body.role)
@@ -173,13 +194,13 @@ def post_key(body: KeyRequest, svc: ServiceDep, who: Admin) -> dict:
     return {"name": body.name, "role": body.role, "key": key}
 
 
-@router.get("/keys")
+@router.get("/keys", responses=errors(*AUTH, 403))
 def get_keys(svc: ServiceDep, who: Admin) -> dict:
     return {"items": [{"name": k.name, "role": k.role, "created": _iso(k.created),
                        "revoked": _iso(k.revoked)} for k in svc.store.keys()]}
 
 
-@router.delete("/keys/{name}")
+@router.delete("/keys/{name}", responses=errors(*AUTH, 403, 404, 422))
 def delete_key(name: str, svc: ServiceDep, who: Admin) -> dict:
     if not svc.store.revoke_key(name):
         raise not_found(f"active key {name!r}")

@@ -128,12 +128,14 @@ def relative_to_cwd(path: Path) -> str:
         return str(path)
 
 
-def materialize_data(cfg: TrainConfig, out: Path) -> TrainConfig:
+def materialize_data(cfg: TrainConfig, out: Path, *,
+                     only: tuple[str, ...] | None = None) -> TrainConfig:
     """Write the recipe's phantom sets under ``<out>/data`` (once) and point the recipe there.
 
     ``data.phantom`` = ``{sets: {split: {n, seed, ...}}, <PhantomSet defaults>}``: each split is
     generated from its own seed, so a test set never shares an image with training. A recipe
-    without ``data.phantom`` is returned unchanged.
+    without ``data.phantom`` is returned unchanged. ``only``: write just these splits (e.g.
+    ``("test",)`` to re-evaluate a trained pack).
     """
     import json
     from dataclasses import replace
@@ -145,6 +147,8 @@ def materialize_data(cfg: TrainConfig, out: Path) -> TrainConfig:
     root = out / "data"
     common = {k: v for k, v in cfg.data.phantom.items() if k != "sets"}
     for split, fields in cfg.data.phantom["sets"].items():
+        if only is not None and split not in only:
+            continue
         merged = {**common, **dict(fields), "split": split}
         if "size" in merged and merged["size"] is not None:
             merged["size"] = tuple(merged["size"])

@@ -22,7 +22,8 @@ import numpy as np
 
 from spinexr.errors import ConfigError
 from spinexr.models.classifier import Preprocess, resize_to_input
-from spinexr.models.spine_crops import CropSpec, crop, vertebra_windows, window_targets
+from spinexr.models.spine_crops import (CropSpec, vertebra_windows, window_pixels,
+                                        window_targets)
 from spinexr.train.images import ArrayData, to_uint16
 from spinexr.types import Box, Sample
 
@@ -108,7 +109,8 @@ def load_windows(samples: Sequence[Sample], pres: Sequence[Preprocess], detector
         groups += [str(s.group)] * len(windows)
         owner += [i] * len(windows)
         for pre in pres:
-            rows[pre] += [to_uint16(resize_to_input(crop(px, w), pre)) for w in windows]
+            rows[pre] += [to_uint16(resize_to_input(window_pixels(px, w, spec), pre))
+                          for w in windows]
     if not targets:
         raise ConfigError("the vertebra detector found no windows in any training image",
                           "model.windows.pack")
