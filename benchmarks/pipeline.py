@@ -12,9 +12,9 @@ Both paths analyse the same JPEG 2000 DICOM files with the same weights in the s
   draws and encodes two PNGs per request; left out because the Analyzer does not render).
 * **ours**: ``Analyzer.analyze_batch`` on ONNX Runtime (the pack is exported with
   ``export_pack``; engine "auto" picks it), batches of ``--batch`` images, files read by
-  ``read_radiograph`` in a pool that decodes the next batch while the current one runs:
-  worker *processes* by default, because openjpeg holds the GIL for the whole decode (a thread
-  pool, ``--decode threads``, stalls the analyzer's Python). Our path always gates (image
+  ``spinexr.io.prefetch.read_batches`` (as ``spinexr analyze`` reads them): worker processes
+  decode the next batch while the current one runs (openjpeg holds the GIL for the whole
+  decode, so threads would stall the analyzer's Python). Our path always gates (image
   checks + the committed vertebra detector at 416 px): that is part of its cost.
 
 Shared: the pack's safetensors (classifiers stored 1-channel; the baseline's 3-channel stems
@@ -47,7 +47,6 @@ import sys
 import tempfile
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -389,41 +388,17 @@ def read_kwargs(analyzer, reduce: int | str) -> dict:
     return {"min_side": analyzer.decode_side()} if reduce == "auto" else {"reduce": reduce}
 
 
-def read_timed(path: str, kw: dict):
-    """``read_radiograph`` with its start time and duration (perf_counter is CLOCK_MONOTONIC:
-    comparable across processes)."""
-    from spinexr.io import read_radiograph
-
-    t0 = time.perf_counter()
-    image = read_radiograph(path, **kw)
-    return t0, time.perf_counter() - t0, image
-
-
-def decode_pool(kind: str, workers: int):
-    """Where files are read: ``threads`` or ``processes`` (openjpeg holds the GIL while it
-    decodes, so threads overlap inference only while ORT has released the GIL)."""
-    if kind == "threads":
-        return ThreadPoolExecutor(max_workers=workers)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(max_workers=workers,
-                               mp_context=multiprocessing.get_context("forkserver"))
-
-
-def pipelined(analyzer, pool, paths: list[str], batch: int, kw: dict):
-    """Analyse ``paths`` in batches of ``batch`` while ``pool`` reads the next batch.
+def pipelined(analyzer, paths: list[str], batch: int, kw: dict, workers: int):
+    """Analyse ``paths`` in batches of ``batch`` while worker processes read the next batch
+    (``spinexr.io.prefetch.read_batches``, as ``spinexr analyze`` does).
 
     Yields ``(read_start, read_seconds, analysis)`` per image as its batch completes.
     """
-    chunks = [paths[i:i + batch] for i in range(0, len(paths), batch)]
-    pending = [pool.submit(read_timed, p, kw) for p in chunks[0]]
-    for i in range(len(chunks)):
-        got = [f.result() for f in pending]
-        if i + 1 < len(chunks):
-            pending = [pool.submit(read_timed, p, kw) for p in chunks[i + 1]]
-        for (t0, read_s, _), a in zip(got, analyzer.analyze_batch([g[2] for g in got])):
-            yield t0, read_s, a
+    from spinexr.io.prefetch import read_batches
+
+    for read in read_batches(paths, batch, kwargs=kw, workers=workers):
+        for r, a in zip(read, analyzer.analyze_batch([r.image for r in read])):
+            yield r.started, r.seconds, a
 
 
 def run_ours(cfg: dict) -> dict:
@@ -432,23 +407,22 @@ def run_ours(cfg: dict) -> dict:
     analyzer, engines = build_analyzer(cfg)
     load_s, rss_loaded = time.perf_counter() - t0, _rss_mib()
     kw = read_kwargs(analyzer, cfg["reduce"])
-    paths, args = cfg["images"], (cfg["batch"], kw)
-    with decode_pool(cfg["decode"], cfg["workers"]) as pool:
-        for _ in pipelined(analyzer, pool, paths[:cfg["batch"]], *args):
-            pass
-        for e in engines:
-            e.seconds = 0.0
-        rows, t0 = [], time.perf_counter()
-        for start, read_s, a in pipelined(analyzer, pool, paths, *args):
-            tri = a.triage
-            rows.append({"latency": time.perf_counter() - start, "accepted": a.gate.accepted,
-                         "probability": tri.probability if tri else None,
-                         "per_model": dict(tri.per_model) if tri else {},
-                         "boxes": len(a.findings), "detected": bool(
-                             tri and (cfg["detect"] == "always" or tri.abnormal)),
-                         "stages": {"read (pool)": read_s, **a.timings}})
-        wall = time.perf_counter() - t0
-        peak, workers = _peak_mib(), _peak_mib(children=True)
+    paths, args = cfg["images"], (cfg["batch"], kw, cfg["workers"])
+    for _ in pipelined(analyzer, paths[:cfg["batch"]], *args):
+        pass
+    for e in engines:
+        e.seconds = 0.0
+    rows, t0 = [], time.perf_counter()
+    for start, read_s, a in pipelined(analyzer, paths, *args):
+        tri = a.triage
+        rows.append({"latency": time.perf_counter() - start, "accepted": a.gate.accepted,
+                     "probability": tri.probability if tri else None,
+                     "per_model": dict(tri.per_model) if tri else {},
+                     "boxes": len(a.findings), "detected": bool(
+                         tri and (cfg["detect"] == "always" or tri.abnormal)),
+                     "stages": {"read (pool)": read_s, **a.timings}})
+    wall = time.perf_counter() - t0
+    peak, workers = _peak_mib(), _peak_mib(children=True)
     out = {"wall": wall, "load_s": load_s, "rss_loaded": rss_loaded, "peak_rss": peak + workers,
            "peak_workers": workers, "rows": rows, "cnn_s": sum(e.seconds for e in engines)}
     out["decode"] = kw
@@ -680,8 +654,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=224, help="triage input side (224 or 384)")
     p.add_argument("--yolo", default="n", choices=list("nsmlx"), help="lesion YOLO11 size")
     p.add_argument("--batch", type=int, help="our batch size (default 8, quick 4)")
-    p.add_argument("--decode", default="processes", choices=["processes", "threads"],
-                   help="where ours reads the next batch while this one runs")
     p.add_argument("--workers", type=int, default=2, help="our decode workers")
     p.add_argument("--threads", type=int, default=2, help="torch and ORT intra-op threads")
     p.add_argument("--reduce", type=_reduce_arg, default="auto",
@@ -723,7 +695,7 @@ def setup(args, work: Path) -> dict:
     images = sorted(str(p) for p in (work / "images").glob("*.dcm"))
     cfg = {"pack": str(work / "pack"), "vertebrae": str(work / "vertebrae"), "images": images,
            "size": args.size, "threads": args.threads, "batch": args.batch,
-           "workers": args.workers, "decode": args.decode, "reduce": args.reduce,
+           "workers": args.workers, "reduce": args.reduce,
            "detect": args.detect}
     return cfg
 
@@ -742,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"models: triage {', '.join(f'{k} {w}' for k, w in MEMBERS.items())} at {args.size}, "
           f"binary heads; lesions yolo11{args.yolo} at 640; gate (ours only): committed "
           f"vertebra YOLO11n at 416; {args.threads} threads; ours batch {args.batch}, "
-          f"{args.workers} decode {args.decode}, reduce {args.reduce}; detection: {args.detect}")
+          f"{args.workers} decode processes, reduce {args.reduce}; detection: {args.detect}")
     roles = ["baseline", "ours"] + (["ours-b1"] if args.batch > 1 else []) + (
         ["ours-full"] if args.reduce != 0 else [])
     try:

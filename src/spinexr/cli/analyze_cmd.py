@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
                    help="dernet: detect only when triage is abnormal; vindr: keep confident "
                         "boxes when it is normal (default)")
     p.add_argument("--batch", type=int, default=4, help="images per model batch")
+    p.add_argument("--decode-workers", type=int, default=2,
+                   help="processes reading the next batch while this one is analysed "
+                        "(0: read in the main process)")
     p.add_argument("--full-resolution", action="store_true",
                    help="decode JPEG 2000 at full size (default: only down to the resolution "
                         "the models use; results are in source pixels either way)")
@@ -86,10 +89,12 @@ def run(args: argparse.Namespace) -> int:
     rows, refused = [], 0
     bar = tqdm(total=len(files), desc="analyze", unit="img", file=sys.stderr,
                disable=args.quiet or None)
-    min_side = None if args.full_resolution else analyzer.decode_side()
-    for start in range(0, len(files), max(1, args.batch)):
-        for path, row in _run_batch(analyzer, files[start:start + args.batch], args.out, pack,
-                                    min_side):
+    from spinexr.io.prefetch import read_batches
+
+    kwargs = {} if args.full_resolution else {"min_side": analyzer.decode_side()}
+    for read in read_batches(files, args.batch, kwargs=kwargs,
+                             workers=max(0, args.decode_workers)):
+        for path, row in _run_batch(analyzer, read, args.out, pack):
             rows.append((path, row))
             refused += not row[0]
             bar.update(1)
@@ -98,28 +103,28 @@ def run(args: argparse.Namespace) -> int:
     return 2 if refused else 0
 
 
-def _run_batch(analyzer, paths: list[Path], out: Path, pack, min_side: int | None = None):
+def _run_batch(analyzer, read, out: Path, pack):
+    """Analyse one batch of :class:`~spinexr.io.prefetch.ReadResult` and write its outputs."""
     from spinexr.analyze import refused_analysis
-    from spinexr.errors import SpinexrError
-    from spinexr.io import read_radiograph
     from spinexr.report import write_json, analysis_to_dict, write_outputs
 
     images, results = [], {}
-    for path in paths:
-        try:
-            images.append((path, read_radiograph(path, min_side=min_side)))
-        except SpinexrError as exc:
-            a = refused_analysis(path, exc.reason, analyzer.info)
+    for r in read:
+        path = r.path
+        if r.image is not None:
+            images.append((path, r.image))
+        else:
+            a = refused_analysis(path, r.error, analyzer.info)
             target = out / a.image_id
             target.mkdir(parents=True, exist_ok=True)
             write_json(analysis_to_dict(a, source_path=str(path)), target / "result.json")
-            results[path] = (False, a.image_id, exc.reason)
+            results[path] = (False, a.image_id, r.error)
     analyses = analyzer.analyze_batch([im for _, im in images]) if images else []
     for (path, image), a in zip(images, analyses):
         write_outputs(a, image, out / a.image_id, heatmap=None,
                       card=pack.manifest.get("card", {}))
         results[path] = (a.gate.accepted, a.image_id, _one_line(a))
-    return [(p, results[p]) for p in paths]
+    return [(r.path, results[r.path]) for r in read]
 
 
 def _one_line(a) -> str:
