@@ -44,9 +44,18 @@ def test_merge_keeps_every_model_its_part_and_metrics(tmp_path):
 
 
 def test_merge_refuses_a_model_key_in_two_parts(tmp_path):
-    parts = {"a": _part(tmp_path / "a", "same"), "b": _part(tmp_path / "b", "same")}
+    parts = {"a": _part(tmp_path / "a", "same", metric=0.5),
+             "b": _part(tmp_path / "b", "same", metric=0.7)}
     with pytest.raises(ConfigError, match="'same' appears in two parts"):
         merge_packs(parts, tmp_path / "pack", _recipe(tmp_path))
+
+
+def test_merge_keeps_one_copy_of_weights_two_parts_share(tmp_path):
+    """A window triage carries the vertebra detector it crops with, also a part of its own."""
+    parts = {"a": _part(tmp_path / "a", "shared", metric=0.5),
+             "b": _part(tmp_path / "b", "shared", metric=0.5)}
+    pack = load_pack(merge_packs(parts, tmp_path / "pack", _recipe(tmp_path)))
+    assert pack.model_spec("shared")["part"] == "a"
 
 
 def test_pack_recipe_names_missing_part_files(tmp_path):
