@@ -26,7 +26,7 @@ CLASS_COLORS: dict[str, tuple[int, int, int]] = {
 }
 #: Colour of a label outside the 7 classes.
 UNKNOWN_COLOR = (255, 255, 255)
-BANNER_TEXT = "SYNTHETIC-TRAINED MODEL \u2014 NOT FOR CLINICAL USE"
+BANNER_TEXT = "SYNTHETIC-TRAINED MODEL - NOT FOR CLINICAL USE"   # ASCII: the bundled font has no em dash
 BANNER_BACKGROUND = (0, 0, 0)
 BANNER_FOREGROUND = (255, 255, 255)
 #: Longest side of the drawn overlay; larger images are shrunk (boxes scaled with them).
@@ -185,7 +185,7 @@ def _banner_lines(draw, w: int, font) -> list[str]:
     x0, _, x1, _ = draw.textbbox((0, 0), BANNER_TEXT, font=font)
     if x1 - x0 <= w - 4:
         return [BANNER_TEXT]
-    return [part.strip() for part in BANNER_TEXT.split("\u2014")]
+    return [part.strip() for part in BANNER_TEXT.split(" - ")]
 
 
 def _banner_height(draw, w: int, font) -> int:
