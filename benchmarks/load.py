@@ -153,10 +153,15 @@ async def _run(args, pack: Path, data: Path) -> None:
         stats = {"latency": [], "status": collections.Counter()}
         start = time.monotonic()
         deadline = start + args.duration
+        samples: list[tuple[float, float | None]] = []
+        sampler = asyncio.create_task(_sample_rss(proc.pid, start, samples))
         await asyncio.gather(*[_client(base, files, deadline, k, stats)
                                for k in range(args.clients)])
         elapsed = time.monotonic() - start
+        sampler.cancel()
         rss1 = _rss_mib(proc.pid)
+        warm = [r for t, r in samples if t >= args.duration / 3 and r is not None]
+        stats["rss_warm"] = warm[0] if warm else None
     finally:
         proc.terminate()
         try:
@@ -164,6 +169,13 @@ async def _run(args, pack: Path, data: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     _report(args, stats, elapsed, rss0, rss1, files)
+
+
+async def _sample_rss(pid: int, start: float, out: list) -> None:
+    """The server's RSS once a second (seconds since the load started, MiB)."""
+    while True:
+        out.append((time.monotonic() - start, _rss_mib(pid)))
+        await asyncio.sleep(1.0)
 
 
 def _report(args, stats, elapsed, rss0, rss1, files) -> None:
@@ -181,6 +193,10 @@ def _report(args, stats, elapsed, rss0, rss1, files) -> None:
     print(f"non-200 by status: {dict(sorted(other.items())) or 'none'}; 5xx: {errors_5xx}")
     if rss0 is not None and rss1 is not None:
         print(f"server RSS MiB: before {rss0:.0f}, after {rss1:.0f} ({rss1 - rss0:+.0f})")
+        warm = stats.get("rss_warm")
+        if warm is not None:   # the first third warms up (allocator arenas, caches)
+            print(f"server RSS MiB after the first third of the load (warmed up): {warm:.0f}; "
+                  f"growth from then to the end: {rss1 - warm:+.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:
