@@ -176,7 +176,7 @@ class Analyzer:
             vp = self.roles.vertebra_detector
             sides.append(int(vp[0].model_spec(vp[1]).get("input", {}).get("size", 0)))
         if self.triage_model is not None:
-            factor = WINDOW_SIDE_FACTOR if hasattr(self.triage_model, "windows") else 1
+            factor = WINDOW_SIDE_FACTOR if self._windowed else 1
             sides += [factor * int(self.pack.model_spec(k).get("input", {}).get("size", 0))
                       for k in self.triage_model.members]
         return max([s for s in sides if s] or [1024])
@@ -255,12 +255,19 @@ class Analyzer:
         return GateResult(True, f"spine radiograph: {len(chain)} vertebral bodies in a column",
                           {**checks, "level_region": region}), named
 
+    @property
+    def _windowed(self) -> bool:
+        """Whether the triage runs on vertebra windows (a WindowTriage)."""
+        from spinexr.models.spine_crops import WindowTriage
+
+        return isinstance(self.triage_model, WindowTriage)
+
     def _window_bodies(self, bodies: list[tuple[Box, ...]]) -> list[tuple[Box, ...]] | None:
-        """The gate's vertebrae, when a window triage would find the very same ones (same
+        """The gate's vertebrae, when the window triage would find the very same ones (same
         detector, same confidence): it then skips its own detector run."""
-        spec = getattr(self.triage_model, "spec", None)
+        spec = self.triage_model.spec
         vp = self.roles.vertebra_detector
-        if spec is None or vp is None or vp[0] is not self.pack or vp[1] != spec.detector \
+        if vp is None or vp[0] is not self.pack or vp[1] != spec.detector \
                 or self.config.gate_conf != spec.conf:
             return None
         return bodies
@@ -268,7 +275,7 @@ class Analyzer:
     def _triage(self, pixels: list[np.ndarray], bodies: list[tuple[Box, ...]]) -> dict | None:
         if self.triage_model is None or not pixels:
             return None
-        if hasattr(self.triage_model, "windows"):
+        if self._windowed:
             return self.triage_model.predict(pixels, self._window_bodies(bodies))
         return self.triage_model.predict(pixels)
 
@@ -305,7 +312,7 @@ class Analyzer:
             return [[] for _ in pixels]
         from spinexr.explain import explain_ensemble, explain_windows
 
-        if hasattr(self.triage_model, "windows"):
+        if self._windowed:
             given = self._window_bodies(bodies)
             return [[explain_windows(self.triage_model, p, m,
                                      vertebrae=None if given is None else given[j])

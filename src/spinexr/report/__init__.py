@@ -9,7 +9,7 @@
   :func:`make_gsps` (Grayscale Softcopy Presentation State), :func:`make_sc` (Secondary
   Capture of the overlay), coded with :mod:`spinexr.report.codes`;
 - ``report.html``: :func:`render_html`;
-- all of them at once: :func:`write_outputs`.
+- all of them at once: :func:`write_outputs` (to a folder) or :func:`render_outputs` (in memory).
 
 Importing this package does not load highdicom; the DICOM writers do, when called.
 """
@@ -19,7 +19,7 @@ from spinexr.report.gsps import make_gsps
 from spinexr.report.html import render_html
 from spinexr.report.json_out import (SCHEMA_VERSION, ResultValidationError, analysis_to_dict,
                                      load_schema, validate_result, write_json)
-from spinexr.report.outputs import select_heatmap, write_outputs
+from spinexr.report.outputs import render_outputs, select_heatmap, write_outputs
 from spinexr.report.overlay import CLASS_COLORS, class_color, png_bytes, render_overlay
 from spinexr.report.sc import make_sc
 from spinexr.report.sr import make_sr
@@ -28,6 +28,6 @@ from spinexr.report.voc import voc_xml
 __all__ = [
     "CLASS_COLORS", "SCHEMA_VERSION", "ResultValidationError", "analysis_to_dict", "class_color",
     "load_schema", "make_gsps", "make_sc", "make_sr", "png_bytes", "render_html",
-    "render_overlay", "select_heatmap", "validate_result", "voc_xml", "write_json",
-    "write_outputs",
+    "render_outputs", "render_overlay", "select_heatmap", "validate_result", "voc_xml",
+    "write_json", "write_outputs",
 ]

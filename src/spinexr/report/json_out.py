@@ -170,6 +170,16 @@ def validate_result(doc: Mapping[str, Any]) -> None:
         raise ResultValidationError(problems)
 
 
+def json_bytes(doc: Mapping[str, Any]) -> bytes:
+    """``doc`` validated and serialised as result.json is (UTF-8, indented, contract order).
+
+    Raises:
+        ResultValidationError: ``doc`` does not follow the schema.
+    """
+    validate_result(doc)
+    return (json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+
 def write_json(doc: Mapping[str, Any], path: str | os.PathLike) -> Path:
     """Validate ``doc`` and write it as UTF-8 JSON (indented, keys in contract order).
 
@@ -177,11 +187,10 @@ def write_json(doc: Mapping[str, Any], path: str | os.PathLike) -> Path:
         ResultValidationError: ``doc`` does not follow the schema (nothing is written).
         FileAccessError: the file cannot be written.
     """
-    validate_result(doc)
+    data = json_bytes(doc)
     path = Path(path)
-    text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     try:
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(data)
     except OSError as exc:
         raise FileAccessError(f"cannot write result.json ({exc.strerror or exc})",
                               str(path)) from exc

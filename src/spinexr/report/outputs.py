@@ -12,7 +12,7 @@ from spinexr.errors import ConfigError, FileAccessError
 from spinexr.report._dicom import missing_references
 from spinexr.report.gsps import make_gsps
 from spinexr.report.html import render_html
-from spinexr.report.json_out import analysis_to_dict, validate_result, write_json
+from spinexr.report.json_out import analysis_to_dict, json_bytes, validate_result
 from spinexr.report.overlay import (DEFAULT_MAX_SIDE, blend_heatmap, png_bytes,
                                     radiograph_rgb, render_overlay)
 from spinexr.report.sc import make_sc
@@ -44,6 +44,33 @@ def select_heatmap(a: Analysis, name: str | None) -> Heatmap | None:
     raise ConfigError(f"no heatmap {name!r} in the analysis; it has {', '.join(have)}")
 
 
+def render_outputs(a: Analysis, image: Radiograph, *, heatmap: str | None = None,
+                   card: Mapping[str, Any] | None = None,
+                   max_side: int = DEFAULT_MAX_SIDE) -> dict[str, bytes]:
+    """Every output of :func:`write_outputs`, in memory: file name -> bytes (result.json
+    first). Nothing touches the disk (the web service stores these bytes as they are).
+
+    Raises:
+        ConfigError: an unknown ``heatmap`` name, or the header of another image. A header
+            lacking the UIDs the SR/GSPS/SC must reference does not raise: those three are
+            left out and result.json's ``notes`` say why.
+        ResultValidationError: the result document breaks the schema.
+    """
+    doc = analysis_to_dict(a)
+    validate_result(doc)
+    heat = select_heatmap(a, heatmap)
+    missing = [] if image.header is None else missing_references(image.header)
+    if missing:  # the SR/GSPS/SC could not be filed: the other outputs are still made
+        image = replace(image, header=None)
+        doc["notes"].append("DICOM SR, GSPS and Secondary Capture not written: the source "
+                            f"header lacks {', '.join(missing)}")
+    contents = _render_all(a, image, heat, card or {}, max_side)
+    if image.header is None and not missing:
+        doc["notes"].append(NOT_DICOM_NOTE)
+    doc["outputs"] = [FILES["json"]] + [FILES[key] for key in contents]
+    return {FILES["json"]: json_bytes(doc), **{FILES[k]: v for k, v in contents.items()}}
+
+
 def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str | None = None,
                   card: Mapping[str, Any] | None = None,
                   max_side: int = DEFAULT_MAX_SIDE) -> dict[str, Path]:
@@ -64,34 +91,20 @@ def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str
         the file names under ``outputs`` and says in ``notes`` why DICOM objects are missing.
 
     Raises:
-        ConfigError: an unknown ``heatmap`` name, or the header of another image (nothing
-            is written). A header lacking the UIDs the SR/GSPS/SC must reference does not
-            raise: those three are left out and result.json's ``notes`` say why.
+        ConfigError, ResultValidationError: as :func:`render_outputs` (nothing is written).
         FileAccessError: a file cannot be written.
-        ResultValidationError: the result document breaks the schema (nothing is written).
     """
     out_dir = Path(out_dir)
-    doc = analysis_to_dict(a)
-    validate_result(doc)
-    heat = select_heatmap(a, heatmap)
-    missing = [] if image.header is None else missing_references(image.header)
-    if missing:  # the SR/GSPS/SC could not be filed: the other outputs are still written
-        image = replace(image, header=None)
-        doc["notes"].append("DICOM SR, GSPS and Secondary Capture not written: the source "
-                            f"header lacks {', '.join(missing)}")
-    contents = _render_all(a, image, heat, card or {}, max_side)
-    if image.header is None and not missing:
-        doc["notes"].append(NOT_DICOM_NOTE)
-    doc["outputs"] = [FILES["json"]] + [FILES[key] for key in contents]
+    contents = render_outputs(a, image, heatmap=heatmap, card=card, max_side=max_side)
     try:                                 # everything is built before the first file is written
         out_dir.mkdir(parents=True, exist_ok=True)
-        for key, data in contents.items():
-            (out_dir / FILES[key]).write_bytes(data)
+        for name, data in contents.items():
+            (out_dir / name).write_bytes(data)
     except OSError as exc:
         raise FileAccessError(f"cannot write the outputs ({exc.strerror or exc})",
                               str(exc.filename or out_dir)) from exc
-    return {"json": write_json(doc, out_dir / FILES["json"]),
-            **{key: out_dir / FILES[key] for key in contents}}
+    keys = {name: key for key, name in FILES.items()}
+    return {keys[name]: out_dir / name for name in contents}
 
 
 def _render_all(a: Analysis, image: Radiograph, heat: Heatmap | None, card: Mapping[str, Any],
@@ -124,4 +137,4 @@ def _heatmap_pngs(a: Analysis, pixels: np.ndarray, max_side: int) -> dict[str, b
             png_bytes(blend_heatmap(base, h.array, 0.5)) for h in a.heatmaps}
 
 
-__all__ = ["FILES", "NOT_DICOM_NOTE", "select_heatmap", "write_outputs"]
+__all__ = ["FILES", "NOT_DICOM_NOTE", "render_outputs", "select_heatmap", "write_outputs"]

@@ -3,15 +3,14 @@
 This is glue around the one inference path (``spinexr.io``, ``spinexr.analyze``,
 ``spinexr.report``), nothing more. The analyzer is shared by every worker and called under a
 lock (torch and ONNX Runtime models are not assumed to be re-entrant); reading and rendering run
-outside it. Renditions are written by ``write_outputs`` into a temporary folder that is always
-removed, and stored as bytes.
+outside it. Renditions are made in memory (``render_outputs``) and stored as bytes: nothing
+derived from an upload touches the disk.
 """
 from __future__ import annotations
 
 import copy
 import json
 import logging
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -93,6 +92,7 @@ class Runner:
         from spinexr.analyze import refused_analysis
         from spinexr.io import read_radiograph
         from spinexr.report import analysis_to_dict
+        from spinexr.report.json_out import json_bytes
 
         try:
             image = read_radiograph(data, max_pixels=self.settings.max_pixels, name=label)
@@ -101,7 +101,7 @@ class Runner:
             doc = analysis_to_dict(a)
             error = (exc.code, f"{label}: {exc.reason}", status_of_read_error(exc))
             return Outcome("refused", doc, error), {
-                "result.json": ("application/json", _json_bytes(doc))}
+                "result.json": ("application/json", json_bytes(doc))}
         t0 = time.perf_counter()
         with self.lock:
             a = self._analyzer(job.explain).analyze_batch([image])[0]
@@ -131,30 +131,19 @@ class Runner:
 
 
 def render(a, image, manifest) -> dict[str, tuple[str, bytes]]:
-    """Every rendition of ``a`` as name -> (media type, bytes): the files of ``write_outputs``,
-    ``image.png`` (the plain display image, for the browser to draw boxes over) and
-    ``heatmap/<method>.png`` per explanation (the heatmap over the image, without boxes)."""
-    from spinexr.report import png_bytes
+    """Every rendition of ``a`` as name -> (media type, bytes), made in memory: the files of
+    ``spinexr analyze`` (``render_outputs``), ``image.png`` (the plain display image, for the
+    browser to draw boxes over) and ``heatmap/<method>.png`` per explanation (the heatmap over
+    the image, without boxes)."""
+    from spinexr.report import png_bytes, render_outputs
     from spinexr.report.overlay import DEFAULT_MAX_SIDE, blend_heatmap, radiograph_rgb
 
     card = dict(manifest or {}).get("card", {})
-    files = _write(a, image, card)
+    files = {name: (MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream"), data)
+             for name, data in render_outputs(a, image, card=card).items()}
     base = radiograph_rgb(image.pixels, DEFAULT_MAX_SIDE)
     files["image.png"] = ("image/png", png_bytes(base[..., 0]))
     for h in a.heatmaps:
         files[f"heatmap/{h.method}.png"] = ("image/png", png_bytes(blend_heatmap(base, h.array,
                                                                                  0.5)))
     return files
-
-
-def _write(a, image, card) -> dict[str, tuple[str, bytes]]:
-    from spinexr.report import write_outputs
-
-    with tempfile.TemporaryDirectory(prefix="spinexr-") as tmp:
-        paths = write_outputs(a, image, Path(tmp), card=card)
-        return {p.name: (MEDIA_TYPES.get(p.suffix, "application/octet-stream"), p.read_bytes())
-                for p in paths.values()}
-
-
-def _json_bytes(doc: dict) -> bytes:
-    return (json.dumps(doc, indent=2) + "\n").encode("utf-8")

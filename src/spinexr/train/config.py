@@ -103,7 +103,7 @@ def load_config(path: Path | str) -> TrainConfig:
     root = Path(str(data.get("root") or "phantom-data") if phantom else
                 str(_require(data, "root", path)))
     default_splits = {"train": "train", "val": "val"} if task == "detect" else {"train": "train"}
-    data_cfg = DataConfig(root=(path.parent / root).resolve() if not root.is_absolute() else root,
+    data_cfg = DataConfig(root=recipe_path(path, root),
                           format=data.get("format"),
                           splits=dict(data.get("splits") or default_splits),
                           class_map=dict(data.get("class_map") or {}),
@@ -116,6 +116,12 @@ def load_config(path: Path | str) -> TrainConfig:
     return TrainConfig(name=str(raw.get("name", path.stem)), task=task, data=data_cfg,
                        model=dict(_require(raw, "model", path)), train=dict(raw.get("train") or {}),
                        card=dict(raw.get("card") or {}), source=path.resolve())
+
+
+def recipe_path(recipe_file: Path, ref: str | Path) -> Path:
+    """A path written in a recipe: absolute as is, else relative to the recipe file."""
+    ref = Path(str(ref))
+    return ref if ref.is_absolute() else (Path(recipe_file).parent / ref).resolve()
 
 
 def relative_to_cwd(path: Path) -> str:

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 from spinexr.errors import ConfigError
 from spinexr.labels import VERTEBRA_CLASS
 from spinexr.types import Sample
-from spinexr.train.config import TrainConfig, relative_to_cwd
+from spinexr.train.config import TrainConfig, recipe_path, relative_to_cwd
 
 log = logging.getLogger("spinexr.train")
 
@@ -249,8 +249,7 @@ def init_model(cfg: TrainConfig, names: Sequence[str]):
 
     raw = cfg.model["init"]
     ref, key = (raw.get("pack"), raw.get("key")) if isinstance(raw, dict) else (raw, None)
-    root = Path(str(ref))
-    root = root if root.is_absolute() else (cfg.source.parent / root).resolve()
+    root = recipe_path(cfg.source, ref)
     pack = load_pack(root)
     detectors = [k for k, s in pack.manifest.get("models", {}).items()
                  if s.get("kind") == "detector" and s.get("arch") == cfg.model["arch"]]

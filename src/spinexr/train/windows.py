@@ -24,6 +24,7 @@ from spinexr.errors import ConfigError
 from spinexr.models.classifier import Preprocess, resize_to_input
 from spinexr.models.spine_crops import (CropSpec, vertebra_windows, window_pixels,
                                         window_targets)
+from spinexr.train.config import recipe_path
 from spinexr.train.images import ArrayData, to_uint16
 from spinexr.types import Box, Sample
 
@@ -56,7 +57,7 @@ def parse_windows(raw: Mapping[str, Any] | None, recipe_file: Path,
                               "recipe or give a path", where)
         pack = Path(out).parent / ref[5:] / "pack"
     else:
-        pack = Path(ref) if Path(ref).is_absolute() else (recipe_file.parent / ref).resolve()
+        pack = recipe_path(recipe_file, ref)
     try:
         spec = CropSpec.from_dict(raw)
     except ConfigError as exc:
