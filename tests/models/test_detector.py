@@ -47,3 +47,24 @@ def test_untrained_yolo11n_predicts_boxes_in_source_pixels(tmp_path, monkeypatch
         for b in boxes:
             assert b.label == "Vertebra" and 0 <= b.score <= 1
             assert b.is_valid(img.shape[1], img.shape[0])
+
+
+def test_detections_do_not_depend_on_how_busy_the_machine_is(monkeypatch):
+    """ultralytics' NMS stops after 2 s + 0.05 s/image and drops the rest; on a loaded machine
+    (simulated: a clock that jumps 10 s on every reading) no box may be lost."""
+    import time
+
+    import torch
+
+    from spinexr.models.yolo import build_detection_model, import_ultralytics
+
+    import_ultralytics()
+    torch.manual_seed(0)
+    det = Detector(build_detection_model("yolo11n", ["Vertebra"]), ["Vertebra"], 96)
+    images = [np.random.default_rng(i).random((96, 96), dtype=np.float32) for i in range(3)]
+    calm = det.predict(images, conf=0.0, max_det=50)
+    assert all(calm)
+    clock = iter(range(0, 10**6, 10))
+    monkeypatch.setattr(time, "time", lambda: float(next(clock)))
+    busy = det.predict(images, conf=0.0, max_det=50)
+    assert [[b.as_list() for b in x] for x in busy] == [[b.as_list() for b in x] for x in calm]

@@ -26,6 +26,12 @@ class Letterbox:
     height: int
 
 
+#: ``max_time_img`` for ultralytics' NMS: it gives up after 2 s + 0.05 s per image and returns
+#: what it kept so far, so on a busy machine (a loaded server, a shared CI runner) images
+#: silently lose detections. Results must not depend on the machine's load: no limit.
+NMS_NO_TIME_LIMIT = 1.0e9
+
+
 def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     """Resize (H, W) float32 to fit ``size`` x ``size`` keeping aspect, pad with 114/255 grey.
 
@@ -96,7 +102,7 @@ class Detector:
             with torch.inference_mode(), flush_denormals():  # denormals: 2-4x slower
                 preds = self.model(batch.contiguous().to(self.device))
         dets = non_max_suppression(preds, conf_thres=conf, iou_thres=iou, max_det=max_det,
-                                   nc=len(self.names))
+                                   nc=len(self.names), max_time_img=NMS_NO_TIME_LIMIT)
         return [self._boxes(d.cpu().numpy(), lb) for d, (_, lb) in zip(dets, boxed)]
 
     def _boxes(self, det: np.ndarray, lb: Letterbox) -> list[Box]:

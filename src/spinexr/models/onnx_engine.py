@@ -412,8 +412,10 @@ def _nms(preds) -> list[np.ndarray]:
     import_ultralytics()
     from ultralytics.utils.nms import non_max_suppression
 
+    from spinexr.models.detector import NMS_NO_TIME_LIMIT
+
     kept = non_max_suppression(preds, conf_thres=NMS_CONF, iou_thres=NMS_IOU,
-                               nc=preds.shape[1] - 4)
+                               nc=preds.shape[1] - 4, max_time_img=NMS_NO_TIME_LIMIT)
     return [k.numpy() for k in kept]
 
 
