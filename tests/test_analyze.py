@@ -50,6 +50,7 @@ class _Pack:
         self.ens = TriageEnsemble({"a": _Member(logit)}, {"a": 1.0},
                                   operating_points={"youden": 0.5, "high_sensitivity": 0.1})
         self.dets = {"lesions": _Det(lesions), "vert": _Det(vertebrae)}
+        self.graders = {}
         self.manifest = {
             "ensemble": {"members": ["a"]},
             "models": {"a": {"kind": "classifier"},
@@ -66,6 +67,9 @@ class _Pack:
 
     def classifier(self, key, device="cpu"):
         return _Grader()
+
+    def grader(self, key, device="cpu"):
+        return self.graders.get(key) or self.classifier(key)
 
     def model_spec(self, key):
         return self.manifest["models"][key]
@@ -110,6 +114,48 @@ def test_accepted_image_gets_triage_levels_sizes_and_grades():
     assert f.level == "L2-L3" and f.size_mm == (5.0, 2.4)     # 20 px x 0.25, 12 px x 0.2
     assert a.grades[0].task == "degeneration" and a.grades[0].label == "minimal"
     assert a.pack.synthetic
+
+
+class _WindowCervical:
+    """Softmax stand-in for a window grader's classifier: every window reads as a fracture."""
+    head, labels, temperature = "softmax", ("normal", "fracture", "dislocation"), 1.0
+
+    def __init__(self):
+        self.windows = 0
+
+    def predict_logits(self, images):
+        self.windows += len(images)
+        return np.tile(np.array([[0.0, 2.0, -1.0]], np.float32), (len(images), 1))
+
+
+def test_window_grader_grades_the_gates_vertebrae():
+    from spinexr.models.spine_crops import CropSpec, WindowGrader
+
+    pack = _Pack(logit=2.0, lesions=[], vertebrae=_column(5))
+    clf = _WindowCervical()
+    spec = CropSpec(detector="vert", conf=AnalyzerConfig().gate_conf)
+    pack.graders["deg"] = WindowGrader(clf, pack.dets["vert"], spec)
+    a = Analyzer(pack).analyze(_image())
+    assert pack.dets["vert"].calls == 1          # the gate's run: the grader reused its bodies
+    assert clf.windows == 5                      # one window per body of the chain
+    (g,) = a.grades
+    assert g.label == "fracture" and g.probabilities["fracture"] == pytest.approx(
+        np.exp(2) / (1 + np.exp(2) + np.exp(-1)))
+    # another confidence than the gate's: the grader finds its own bodies
+    pack.graders["deg"] = WindowGrader(clf, pack.dets["vert"], CropSpec(detector="vert",
+                                                                         conf=0.5))
+    Analyzer(pack).analyze(_image())
+    assert pack.dets["vert"].calls == 3
+
+
+def test_a_grader_runs_only_on_the_spine_regions_it_applies_to():
+    pack = _Pack(logit=2.0, lesions=[], vertebrae=_column(5))
+    pack.manifest["models"]["deg"]["regions"] = ["cervical"]
+    analyzer = Analyzer(pack)
+    assert analyzer.analyze(_image(body_part="LSPINE")).grades == ()
+    neck = analyzer.analyze(_image(body_part="CSPINE"))
+    assert neck.gate.checks["level_region"] == "cervical"
+    assert [g.task for g in neck.grades] == ["degeneration"]
 
 
 def test_too_few_vertebrae_is_refused_with_the_reason():

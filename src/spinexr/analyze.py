@@ -160,7 +160,7 @@ class Analyzer:
                                 if self.roles.lesion_detector else None)
         vp = self.roles.vertebra_detector
         self.vertebra_detector = vp[0].detector(vp[1], device=dev) if vp else None
-        self.graders = {k: pack.classifier(k, device=dev) for k in self.roles.graders}
+        self.graders = {k: pack.grader(k, device=dev) for k in self.roles.graders}
         synthetic = pack.synthetic or bool(vertebrae_pack is not None and vertebrae_pack.synthetic)
         self.info = PackInfo(pack.name, pack.version, synthetic)
 
@@ -171,6 +171,7 @@ class Analyzer:
         spine radiograph's height). Readers may decode JPEG 2000 down to it
         (``read_radiograph(min_side=...)``); results stay in source pixels."""
         sides = [int(self.pack.model_spec(k).get("input", {}).get("size", 0))
+                 * (WINDOW_SIDE_FACTOR if self.pack.model_spec(k).get("windows") else 1)
                  for k in (self.roles.lesion_detector, *self.roles.graders) if k]
         if self.vertebra_detector is not None:
             vp = self.roles.vertebra_detector
@@ -206,7 +207,8 @@ class Analyzer:
         with _timed(timings, "lesions"):
             lesions = self._lesions(pixels, triage)
         with _timed(timings, "grades"):
-            grades = self._grades(pixels)
+            grades = self._grades(pixels, bodies,
+                                  [gates[i].checks.get("level_region") for i in ok])
         with _timed(timings, "explain"):
             heatmaps = self._explain(pixels, bodies)
         per_image = {k: v / max(len(images), 1) for k, v in timings.items()}
@@ -262,10 +264,12 @@ class Analyzer:
 
         return isinstance(self.triage_model, WindowTriage)
 
-    def _window_bodies(self, bodies: list[tuple[Box, ...]]) -> list[tuple[Box, ...]] | None:
-        """The gate's vertebrae, when the window triage would find the very same ones (same
-        detector, same confidence): it then skips its own detector run."""
-        spec = self.triage_model.spec
+    def _window_bodies(self, bodies: list[tuple[Box, ...]], spec=None
+                       ) -> list[tuple[Box, ...]] | None:
+        """The gate's vertebrae, when a window model (the triage's, or one with crop ``spec``)
+        would find the very same ones (same detector, same confidence): it then skips its own
+        detector run."""
+        spec = spec or self.triage_model.spec
         vp = self.roles.vertebra_detector
         if vp is None or vp[0] is not self.pack or vp[1] != spec.detector \
                 or self.config.gate_conf != spec.conf:
@@ -296,11 +300,25 @@ class Analyzer:
                                                 if (b.score or 0) >= cfg.negative_keep_conf]
         return out
 
-    def _grades(self, pixels: list[np.ndarray]) -> list[list[Grade]]:
+    def _grades(self, pixels: list[np.ndarray], bodies: list[tuple[Box, ...]],
+                regions: Sequence[str | None]) -> list[list[Grade]]:
+        """Each grading head on the images of the spine regions it applies to (a spec's
+        ``regions``, e.g. cervical injury on cervical studies only; default all)."""
+        from spinexr.models.spine_crops import WindowGrader
+
         out: list[list[Grade]] = [[] for _ in pixels]
         for key, clf in self.graders.items() if pixels else ():
-            task = str(self.pack.model_spec(key).get("part") or key)
-            for i, p in enumerate(clf.predict_proba(pixels)):
+            spec = self.pack.model_spec(key)
+            task = str(spec.get("part") or key)
+            allowed = spec.get("regions")
+            todo = [i for i in range(len(pixels)) if not allowed or regions[i] in allowed]
+            if not todo:
+                continue
+            sub = [pixels[i] for i in todo]
+            probs = (clf.predict_proba(sub, self._window_bodies([bodies[i] for i in todo],
+                                                                clf.spec))
+                     if isinstance(clf, WindowGrader) else clf.predict_proba(sub))
+            for i, p in zip(todo, probs):
                 k = int(np.argmax(p))
                 out[i].append(Grade(task=task, label=clf.labels[k], index=k,
                                     probabilities={n: float(v) for n, v in zip(clf.labels, p)}))

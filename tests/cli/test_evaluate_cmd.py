@@ -125,8 +125,8 @@ class _FakeClassifier:
 
 def _with_fakes(monkeypatch):
     # the interface of ModelPack.triage / .classifier (spinexr.models.ensemble / classifier)
-    monkeypatch.setattr(ModelPack, "triage", lambda self, device="cpu": _FakeTriage())
-    monkeypatch.setattr(ModelPack, "classifier", lambda self, key, device="cpu":
+    monkeypatch.setattr(ModelPack, "triage", lambda self, device="cpu", **_: _FakeTriage())
+    monkeypatch.setattr(ModelPack, "classifier", lambda self, key, device="cpu", **_:
                         _FakeClassifier(self.model_spec(key)["labels"]))
 
 
@@ -189,6 +189,28 @@ def test_classifier_only_pack_with_grades_from_coco(tmp_path, monkeypatch):
     assert deg["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]] and m["accuracy"] == 0.75
     assert math.isclose(m["balanced_accuracy"], (1 + 1 + 0.5) / 3)
     assert "auroc" not in m and m["plots"] == ["confusion.png"]
+
+
+def test_vertebra_detector_on_the_vertebral_bodies_of_a_coco_set(tmp_path, cache, capsys):
+    from spinexr.types import Box
+
+    pack = _detector_pack(tmp_path / "pack")
+    with open_writer(tmp_path / "data", "coco", split="test", classes=["Osteophytes"]) as w:
+        for i in range(2):
+            bodies = tuple(Box(10, 4 + 14 * k, 40, 14 + 14 * k, "Vertebra", level=f"L{k + 1}")
+                           for k in range(3))
+            w.add(Sample(f"v{i}", Path("x.png"), f"p{i}", width=64, height=48,
+                         boxes=(Box(1, 1, 5, 5, "Osteophytes"),), vertebrae=bodies),
+                  _png(0.3 + 0.2 * i), ".png")
+    data, out = tmp_path / "data", tmp_path / "out"
+    # by default the lesion boxes are the truth: a vertebra detector has nothing to match
+    assert main(["evaluate", "--pack", str(pack), "--data", str(data), "--out", str(out)]) == 2
+    assert "match none of the detector's labels" in capsys.readouterr().err
+    assert main(["evaluate", "--pack", str(pack), "--data", str(data), "--out", str(out),
+                 "--boxes", "vertebrae"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["per_class"]["Vertebra"]["n_true"] == 6 and 0 <= m["map50"] <= 1
+    assert m["detection"]["det"]["n_images"] == 2
 
 
 def test_grading_pack_target_is_found_from_its_label_vocabulary(tmp_path, monkeypatch):

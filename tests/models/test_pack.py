@@ -77,3 +77,18 @@ def test_weights_of_another_architecture_are_refused_by_name(tmp_path):
     (tmp_path / "pack.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelPackError, match=r"m\.safetensors: weights do not fit resnet10t"):
         load_pack(tmp_path).classifier("m", engine="torch")
+
+
+def test_card_says_how_each_grader_runs():
+    from spinexr.models.pack import render_card
+
+    card = render_card({"name": "p", "version": "1", "models": {
+        "cervical": {"kind": "classifier", "arch": "lcnet_035", "input": {"size": 96},
+                     "labels": ["normal", "fracture"], "part": "cervical",
+                     "windows": {"detector": "vertebra_detector"}, "regions": ["cervical"]},
+        "plain": {"kind": "classifier", "arch": "resnet18", "input": {"size": 64}}}})
+    line = next(x for x in card.splitlines() if x.startswith("- `cervical`"))
+    assert "run on vertebra windows found by `vertebra_detector`" in line
+    assert "for cervical studies only" in line and "part `cervical`" in line
+    plain = next(x for x in card.splitlines() if x.startswith("- `plain`"))
+    assert "windows" not in plain and "studies only" not in plain

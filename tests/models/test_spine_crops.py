@@ -1,4 +1,5 @@
-"""Vertebra windows: geometry, targets, max pooling, and WindowTriage with stand-in models."""
+"""Vertebra windows: geometry, targets, max pooling, and WindowTriage / WindowGrader with
+stand-in models."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,9 @@ import pytest
 from spinexr.errors import ConfigError
 from spinexr.labels import VERTEBRA_CLASS
 from spinexr.models.ensemble import TriageEnsemble
-from spinexr.models.spine_crops import (NO_WINDOW_LOGIT, CropSpec, WindowTriage, crop,
-                                        pool_logits, vertebra_windows, window_pixels,
-                                        window_targets)
+from spinexr.models.spine_crops import (NO_WINDOW_LOGIT, CropSpec, WindowGrader,
+                                        WindowTriage, crop, pool_logits, vertebra_windows,
+                                        window_pixels, window_targets)
 from spinexr.types import Box
 
 
@@ -56,6 +57,19 @@ def test_window_targets_need_the_covered_fraction():
     assert window_targets(wins, [], 0.5).tolist() == [0, 0]
 
 
+def test_grading_window_targets_carry_the_grade_of_their_lesion_kinds():
+    wins = [Box(0, 0, 10, 10, "window"), Box(10, 0, 20, 10, "window"),
+            Box(20, 0, 30, 10, "window")]
+    lesions = [Box(2, 2, 6, 6, "Osteophytes"), Box(12, 2, 16, 6, "Surgical implant"),
+               Box(22, 2, 26, 6, "Disc space narrowing")]
+    kinds = {"Osteophytes", "Disc space narrowing"}
+    assert window_targets(wins, lesions, value=3, kinds=kinds).tolist() == [3, 0, 3]
+    assert window_targets(wins, lesions, value=2, kinds={"Surgical implant"}).tolist() == \
+        [0, 2, 0]
+    assert window_targets(wins, lesions, value=0, kinds=kinds).tolist() == [0, 0, 0]
+    assert window_targets(wins, lesions, value=4).tolist() == [4, 4, 4]   # any class
+
+
 def test_pool_logits_takes_each_images_max_and_marks_empty_images():
     z = np.array([[0.5], [2.0], [-1.0], [3.0]], np.float32)
     owner = np.array([0, 0, 2, 2])
@@ -67,6 +81,21 @@ def test_pool_logits_takes_each_images_max_and_marks_empty_images():
     np.testing.assert_allclose(got2, [[0.0, 1.0], [0.0, -1.0]])
     with pytest.raises(ConfigError):
         pool_logits(z, owner, 3, "mean")
+
+
+def test_pool_logits_for_grading_heads():
+    # softmax over 3 classes: the row whose best abnormal class beats "normal" by most
+    z = np.array([[2.0, 0.0, 1.0], [0.0, 3.0, -1.0], [1.0, 0.5, 0.2]], np.float32)
+    got = pool_logits(z, np.array([0, 0, 1]), 3, head="softmax")
+    np.testing.assert_allclose(got[:2], [[0.0, 3.0, -1.0], [1.0, 0.5, 0.2]])
+    assert got[2, 0] == 0.0 and (got[2, 1:] == NO_WINDOW_LOGIT).all()   # no window: normal
+    # ordinal (CORAL: cumulative logits share one score): the row with the largest sum
+    zo = np.array([[-1.0, -2.0, -3.0], [1.0, 0.0, -1.0], [3.0, -5.0, -6.0]], np.float32)
+    got_o = pool_logits(zo, np.array([0, 0, 0]), 2, head="ordinal")
+    np.testing.assert_allclose(got_o[0], [1.0, 0.0, -1.0])
+    assert (got_o[1] == NO_WINDOW_LOGIT).all()
+    with pytest.raises(ConfigError, match="head"):
+        pool_logits(zo, np.array([0, 0, 0]), 1, head="regression")
 
 
 def test_crop_spec_round_trip_and_refusals():
@@ -128,3 +157,33 @@ def test_window_triage_without_vertebrae_reads_normal():
     out = tri.predict([np.ones((100, 100), np.float32)])
     assert out["windows"] == [[]]
     assert out["probability"][0] < 1e-6
+
+
+class _GradeByBrightness:
+    """3-class softmax stand-in: bright windows read as class 2, mid-grey as 1, dark as 0."""
+    head, labels, temperature = "softmax", ("normal", "fracture", "dislocation"), 1.0
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict_logits(self, images):
+        self.calls += 1
+        m = np.array([float(im.mean()) for im in images], np.float32).reshape(-1, 1)
+        centres = np.array([[0.3, 0.6, 0.9]], np.float32)
+        return (-200.0 * (m - centres) ** 2).astype(np.float32)
+
+
+def test_window_grader_takes_the_most_abnormal_windows_class():
+    img = np.full((300, 120), 0.3, np.float32)
+    img[140:210, 30:90] = 0.6                   # one "fractured" window, the rest normal
+    det = _Det(_column())
+    grader = WindowGrader(_GradeByBrightness(), det, CropSpec(width=1.5, height=1.6,
+                                                              stretch=False))
+    plain = np.full((300, 120), 0.3, np.float32)
+    probs = grader.predict_proba([img, plain])
+    assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1.0)
+    assert probs[0].argmax() == 1 and probs[1].argmax() == 0
+    assert det.calls == 2 and grader.labels[1] == "fracture" and grader.head == "softmax"
+    # given bodies are used as they are (here: none, so the image reads as normal)
+    none = grader.predict_proba([img], vertebrae=[[]])
+    assert det.calls == 2 and none[0, 0] > 0.999

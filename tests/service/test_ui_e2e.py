@@ -89,6 +89,9 @@ class _Pack:
     def classifier(self, key, device="cpu"):
         return _Grader()
 
+    def grader(self, key, device="cpu"):
+        return self.classifier(key, device)
+
     def model_spec(self, key):
         return self.manifest["models"][key]
 

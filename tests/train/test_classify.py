@@ -46,6 +46,9 @@ def test_recipe_members_inherit_and_override_train_keys(tmp_path):
     assert (a.train["lr"], b.train["lr"]) == (3e-3, 2e-3)
     assert a.pre.input_size == 32 and recipe.folds == 2
     assert recipe.operating_points == {"high_sensitivity": 0.95}
+    assert recipe.regions is None
+    assert parse_recipe(_config(tmp_path, _with(TRIAGE, "model", regions="cervical"))
+                        ).regions == ("cervical",)
 
 
 @pytest.mark.parametrize("section, changes, match", [
@@ -56,6 +59,7 @@ def test_recipe_members_inherit_and_override_train_keys(tmp_path):
     ("train", {"final": "average"}, "only 'retrain'"),
     ("model", {"head": "softmax", "labels": ["x", "y", "z"]}, "ensembles are for binary"),
     ("model", {"members": []}, "lists no backbone"),
+    ("model", {"regions": ["thoracic"]}, r"model.regions \['thoracic'\]"),
 ])
 def test_recipe_errors_are_named(tmp_path, section, changes, match):
     with pytest.raises(ConfigError, match=match):
@@ -152,6 +156,7 @@ def test_grading_recipe_end_to_end(tmp_path):
     doc = {**TRIAGE,
            "data": {"root": "data", "format": "folders", "splits": {"train": "train"}},
            "model": {"head": "ordinal", "input": {"size": 32},
+                     "regions": ["lumbar", "cervical"],
                      "members": [{"key": "grader", "arch": "test_efficientnet"}]}}
     out = tmp_path / "run"
     cfg = tmp_path / "g.yaml"
@@ -159,6 +164,8 @@ def test_grading_recipe_end_to_end(tmp_path):
     assert main(["train", str(cfg), "--out", str(out)]) == 0
     pack = load_pack(out / "pack")
     assert "ensemble" not in pack.manifest and pack.manifest["task"] == "grading"
+    assert pack.model_spec("grader")["regions"] == ["lumbar", "cervical"]
+    assert pack.grader("grader") is pack.classifier("grader")   # no windows: whole image
     clf = pack.classifier("grader")
     assert clf.head == "ordinal" and len(clf.labels) == 5 and clf.temperature > 0
     probs = clf.predict_proba([np.zeros((50, 40), np.float32)])

@@ -47,6 +47,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="split to evaluate (default: the pack's test_set split, else 'test' when "
                         "present, else every image)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--boxes", choices=("lesions", "vertebrae"), default="lesions",
+                   help="ground-truth boxes: the lesion boxes (default), or the vertebral "
+                        "bodies a coco dataset also holds, to measure a vertebra detector")
     p.add_argument("--conf", type=float, default=0.001,
                    help="detector score threshold for mAP (default 0.001, as COCO)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for CIs")
@@ -200,10 +203,10 @@ def _plan_classifier(plan: _Plan, pack, key: str, spec: Mapping, dataset, sample
     y, why = _classifier_labels(spec, dataset, samples)
     if y is None or np.isnan(y).all():
         plan.skipped[key] = why or "no sample has a label for it"
-    elif not hasattr(pack, "classifier"):
+    elif not hasattr(pack, "grader"):
         plan.skipped[key] = "this spinexr cannot load classifiers"
     else:
-        plan.classifiers[key] = (pack.classifier(key, device=device),
+        plan.classifiers[key] = (pack.grader(key, device=device),
                                  [str(n) for n in spec["labels"]], y)
 
 
@@ -459,6 +462,14 @@ def _select(args, pack) -> tuple[Any, tuple, str | None]:
     if not samples:
         raise DatasetError(f"no images to evaluate (split {split!r}; the dataset has splits "
                            f"{list(dataset.splits)})", str(args.data))
+    if getattr(args, "boxes", "lesions") == "vertebrae":
+        from dataclasses import replace
+
+        from spinexr.labels import VERTEBRA_CLASS
+        from spinexr.train.detector import vertebra_targets
+
+        samples = vertebra_targets({"eval": samples}, args.data)["eval"]
+        dataset = replace(dataset, classes=(VERTEBRA_CLASS,))
     return dataset, tuple(samples), split
 
 

@@ -135,6 +135,20 @@ class ModelPack:
                 engine=runtime)
         return self._cache[("classifier", key, device, engine)]
 
+    def grader(self, key: str, *, device: str = "cpu", engine: str = "auto"):
+        """The grading head stored under ``key``: its :meth:`classifier`, or a
+        :class:`~spinexr.models.spine_crops.WindowGrader` when its spec has ``windows`` (it is
+        then run on vertebra windows found by the pack's vertebra detector)."""
+        clf = self.classifier(key, device=device, engine=engine)
+        windows = self.model_spec(key).get("windows")
+        if not windows:
+            return clf
+        from spinexr.models.spine_crops import CropSpec, WindowGrader
+
+        crops = CropSpec.from_dict(windows)
+        return WindowGrader(clf, self.detector(crops.detector, device=device, engine=engine),
+                            crops)
+
     def triage(self, *, device: str = "cpu", engine: str = "auto"):
         """The :class:`~spinexr.models.ensemble.TriageEnsemble` described by ``ensemble``;
         its members run on ``engine`` (see :meth:`classifier`)."""
@@ -215,9 +229,14 @@ def render_card(manifest: Mapping[str, Any]) -> str:
             lines += [f"## {title}", "", body, ""]
     lines += ["## Models", ""]
     for key, spec in manifest.get("models", {}).items():
+        extra = "".join(
+            [f", part `{spec['part']}`" if spec.get("part") else "",
+             f", run on vertebra windows found by `{spec['windows'].get('detector')}`"
+             if spec.get("windows") else "",
+             f", for {' / '.join(spec['regions'])} studies only" if spec.get("regions") else ""])
         lines.append(f"- `{key}`: {spec.get('kind')} `{spec.get('arch')}`, input "
                      f"{spec.get('input', {}).get('size')} px, labels {list(spec.get('labels', []))}, "
-                     f"weights `{spec.get('weights')}` ({spec.get('dtype')})")
+                     f"weights `{spec.get('weights')}` ({spec.get('dtype')}){extra}")
     lines += ["", "## Measured metrics", ""]
     for split, values in manifest.get("metrics", {}).items():
         shown = ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}"

@@ -1,4 +1,5 @@
-"""Vertebra-window crops for triage: classify each vertebra with its discs, then pool.
+"""Vertebra-window crops for triage and grading: classify each vertebra with its discs, then
+pool.
 
 Whole-image CNNs see a small lesion (an osteophyte is ~2 % of the image side) as a few pixels
 at any input size a CPU or a single GPU trains comfortably. The window design keeps the
@@ -6,6 +7,8 @@ lesion large instead: the vertebra detector finds the vertebral bodies, each bod
 window (the body, the discs above and below and its margins), every window is resized to the
 classifier's input and scored, and an image's logit is the maximum over its windows (multiple
 instance learning with max pooling: an image is abnormal if any window is).
+:class:`WindowGrader` does the same for image-level grades (degeneration, cervical injury):
+the image takes the grade of its most abnormal window.
 
 Training and serving crop identically: both call :func:`vertebra_windows` on the output of the
 same packed vertebra detector (:func:`spinexr.analyze.vertebra_chain` at ``conf``), so no
@@ -14,7 +17,7 @@ window in training comes from ground-truth boxes the deployed system would not h
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -107,26 +110,54 @@ def window_pixels(pixels: np.ndarray, window: Box, spec: CropSpec) -> np.ndarray
 
 
 def window_targets(windows: Sequence[Box], lesions: Sequence[Box],
-                   min_cover: float = 0.5) -> np.ndarray:
-    """1 for each window holding at least ``min_cover`` of some lesion box's area, else 0."""
+                   min_cover: float = 0.5, *, value: int = 1,
+                   kinds: Collection[str] | None = None) -> np.ndarray:
+    """``value`` for each window holding at least ``min_cover`` of the area of a lesion box
+    (of a class in ``kinds``; ``None``: any class), else 0.
+
+    Triage labels windows 0/1; a grader gives the image's grade (``value``) to the windows
+    holding the lesions that grade is made of (``kinds``) and 0 to the rest, so max pooling
+    over the windows gives the image grade back.
+    """
     out = np.zeros(len(windows), dtype=np.int64)
+    if value == 0:
+        return out
+    boxes = [b for b in lesions if kinds is None or b.label in kinds]
     for i, w in enumerate(windows):
-        for b in lesions:
+        for b in boxes:
             ix = max(0.0, min(w.x2, b.x2) - max(w.x1, b.x1))
             iy = max(0.0, min(w.y2, b.y2) - max(w.y1, b.y1))
             area = max(b.width * b.height, 1e-9)
             if ix * iy / area >= min_cover:
-                out[i] = 1
+                out[i] = value
                 break
     return out
 
 
+def _head_of(k: int, head: str | None) -> str:
+    return head or ("binary" if k == 1 else "softmax")
+
+
+def window_score(z: np.ndarray, head: str) -> np.ndarray:
+    """How abnormal each window row of logits (M, K) is, for choosing the row an image keeps:
+    the logit (binary), the best abnormal class's margin over class 0 (softmax), the sum of
+    the cumulative logits (ordinal: CORAL shares one score across its thresholds)."""
+    if head == "binary" or z.shape[1] == 1:
+        return z[:, 0]
+    if head == "softmax":
+        return z[:, 1:].max(axis=1) - z[:, 0]
+    if head == "ordinal":
+        return z.sum(axis=1)
+    raise ConfigError(f"head {head!r}; use binary, softmax or ordinal", "head")
+
+
 def pool_logits(window_logits: np.ndarray, owner: np.ndarray, n_images: int,
-                aggregate: str = "max") -> np.ndarray:
+                aggregate: str = "max", head: str | None = None) -> np.ndarray:
     """Image logits (n_images, K) from window logits (M, K) and each window's image index.
 
-    Binary heads (K = 1) pool the logit itself; two-class softmax heads pool the row whose
-    positive-class margin is largest. Images without windows get :data:`NO_WINDOW_LOGIT`.
+    Each image keeps the row of its most abnormal window (:func:`window_score`; ``head``
+    defaults to binary for K = 1, softmax otherwise). Images without windows get
+    :data:`NO_WINDOW_LOGIT` for every abnormal output (class 0 for softmax heads).
     """
     if aggregate not in AGGREGATES:
         raise ConfigError(f"aggregate {aggregate!r}; use one of {AGGREGATES}", "crops")
@@ -134,12 +165,11 @@ def pool_logits(window_logits: np.ndarray, owner: np.ndarray, n_images: int,
     owner = np.asarray(owner, dtype=np.int64)
     k = z.shape[1] if z.ndim == 2 else 1
     z = z.reshape(len(owner), k)
-    out = np.zeros((n_images, k), dtype=np.float32)
-    if k == 1:
-        out[:] = NO_WINDOW_LOGIT
-    else:
-        out[:, 0], out[:, 1:] = 0.0, NO_WINDOW_LOGIT
-    score = z[:, 0] if k == 1 else z[:, -1] - z[:, 0]
+    head = _head_of(k, head)
+    out = np.full((n_images, k), NO_WINDOW_LOGIT, dtype=np.float32)
+    if head == "softmax":
+        out[:, 0] = 0.0
+    score = window_score(z, head)
     best = np.full(n_images, -np.inf)
     for row, (img, s) in enumerate(zip(owner, score)):
         if s > best[img]:
@@ -148,7 +178,38 @@ def pool_logits(window_logits: np.ndarray, owner: np.ndarray, n_images: int,
     return out
 
 
-class WindowTriage:
+def find_windows(detector, spec: CropSpec, images: Sequence[np.ndarray],
+                 vertebrae: Sequence[Sequence[Box]] | None = None) -> list[list[Box]]:
+    """The windows of each image (the detector runs only where ``vertebrae`` is None)."""
+    from spinexr.analyze import vertebra_chain
+
+    if vertebrae is None:
+        vertebrae = [vertebra_chain(b) for b in detector.predict(list(images), conf=spec.conf)]
+    return [vertebra_windows(v, im.shape[1], im.shape[0], spec)
+            for im, v in zip(images, vertebrae)]
+
+
+def _window_logits(clf, images: Sequence[np.ndarray], wins: Sequence[Sequence[Box]],
+                   spec: CropSpec) -> np.ndarray:
+    """One classifier's image logits: its window logits pooled per image."""
+    crops = [window_pixels(im, w, spec) for im, ws in zip(images, wins) for w in ws]
+    owner = np.asarray([i for i, ws in enumerate(wins) for _ in ws], dtype=np.int64)
+    return pool_logits(clf.predict_logits(crops), owner, len(images), spec.aggregate, clf.head)
+
+
+class _OnWindows:
+    """What window models share: a vertebra detector, a :class:`CropSpec`, and windows."""
+
+    detector: Any
+    spec: CropSpec
+
+    def windows(self, images: Sequence[np.ndarray],
+                vertebrae: Sequence[Sequence[Box]] | None = None) -> list[list[Box]]:
+        """The windows of each image (the detector runs only where ``vertebrae`` is None)."""
+        return find_windows(self.detector, self.spec, images, vertebrae)
+
+
+class WindowTriage(_OnWindows):
     """A triage ensemble run on vertebra windows: same ``predict`` as
     :class:`~spinexr.models.ensemble.TriageEnsemble`, whole images in, one probability each.
 
@@ -171,35 +232,51 @@ class WindowTriage:
     def operating_points(self):
         return self.ensemble.operating_points
 
-    def windows(self, images: Sequence[np.ndarray],
-                vertebrae: Sequence[Sequence[Box]] | None = None) -> list[list[Box]]:
-        """The windows of each image (the detector runs only where ``vertebrae`` is None)."""
-        from spinexr.analyze import vertebra_chain
-
-        if vertebrae is None:
-            vertebrae = [vertebra_chain(b) for b in
-                         self.detector.predict(list(images), conf=self.spec.conf)]
-        return [vertebra_windows(v, im.shape[1], im.shape[0], self.spec)
-                for im, v in zip(images, vertebrae)]
-
     def predict(self, images: Sequence[np.ndarray],
                 vertebrae: Sequence[Sequence[Box]] | None = None) -> dict[str, Any]:
         from spinexr.models.ensemble import positive_probability
 
         wins = self.windows(images, vertebrae)
-        crops = [window_pixels(im, w, self.spec) for im, ws in zip(images, wins) for w in ws]
-        owner = np.asarray([i for i, ws in enumerate(wins) for _ in ws], dtype=np.int64)
-        per_model = {}
-        for name, clf in self.ensemble.members.items():
-            width = 1 if clf.head == "binary" else 2
-            z = (clf.predict_logits(crops) if crops
-                 else np.zeros((0, width), dtype=np.float32))
-            pooled = pool_logits(z, owner, len(images), self.spec.aggregate)
-            per_model[name] = positive_probability(pooled, clf.head,
-                                                   self.ensemble.temperatures[name])
+        per_model = {name: positive_probability(_window_logits(clf, images, wins, self.spec),
+                                                clf.head, self.ensemble.temperatures[name])
+                     for name, clf in self.ensemble.members.items()}
         out = self.ensemble.combine(per_model)
         out["windows"] = wins
         return out
 
     def spec_dict(self) -> dict[str, Any]:
         return {**self.ensemble.spec(), "crops": self.spec.to_dict()}
+
+
+class WindowGrader(_OnWindows):
+    """An image-level grader run on vertebra windows: each window is graded, and the image
+    takes the grade of its most abnormal window (softmax or ordinal heads), calibrated by the
+    classifier's temperature. Same ``predict_proba`` as a whole-image
+    :class:`~spinexr.models.classifier.Classifier`, plus optional ``vertebrae`` per image
+    (bodies already found by the same detector at the same confidence).
+    """
+
+    def __init__(self, classifier, detector, spec: CropSpec) -> None:
+        self.classifier, self.detector, self.spec = classifier, detector, spec
+
+    @property
+    def labels(self):
+        return self.classifier.labels
+
+    @property
+    def head(self) -> str:
+        return self.classifier.head
+
+    def predict_logits(self, images: Sequence[np.ndarray],
+                       vertebrae: Sequence[Sequence[Box]] | None = None) -> np.ndarray:
+        """Pooled image logits (N, K), before temperature."""
+        return _window_logits(self.classifier, images, self.windows(images, vertebrae),
+                              self.spec)
+
+    def predict_proba(self, images: Sequence[np.ndarray],
+                      vertebrae: Sequence[Sequence[Box]] | None = None) -> np.ndarray:
+        """Class probabilities (N, C) of each whole image."""
+        from spinexr.models.classifier import probabilities
+
+        return probabilities(self.predict_logits(images, vertebrae), self.head,
+                             self.classifier.temperature)

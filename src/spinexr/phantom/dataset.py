@@ -40,6 +40,7 @@ class PhantomSet:
     view: str | None = None
     region: str | None = None
     abnormal_rate: float = 0.5
+    cervical_injury_rate: float | None = None
     classes: str = "triage"
     transfer_syntax: str = "explicit"
     bits: int = 8
@@ -110,8 +111,10 @@ def _xray_items(spec: PhantomSet, i: int) -> Iterator[tuple[Sample, bytes, str]]
     from spinexr.phantom.dicom import TRANSFER_SYNTAXES, to_bytes
 
     cervical_only = spec.layout == "folders" and spec.classes == "cervical"
+    extra = ({} if spec.cervical_injury_rate is None
+             else {"cervical_injury_rate": spec.cervical_injury_rate})
     cfg = XrayConfig(view=spec.view, region="cervical" if cervical_only else spec.region,
-                     abnormal_rate=spec.abnormal_rate, size=spec.size)
+                     abnormal_rate=spec.abnormal_rate, size=spec.size, **extra)
     ph = generate_xray(image_seed(spec.seed, i), cfg)
     image_id = f"phantom-{spec.seed}-{i:05d}"
     sample = Sample(image_id=image_id, image_path=Path(image_id), group=ph.uids.study,

@@ -258,6 +258,8 @@ def _model_spec(member: Member, recipe: ClassifyRecipe, weights: str, sha: str,
         spec["temperature"] = float(temperature)
     if recipe.crop:
         spec["crop"] = dict(recipe.crop)
+    if recipe.regions:
+        spec["regions"] = list(recipe.regions)
     return spec
 
 
@@ -294,7 +296,7 @@ def evaluate_test_once(pack, cfg: TrainConfig, recipe: ClassifyRecipe, *, batch:
     for start in range(0, len(samples), batch):
         images = [read_radiograph(s.image_path).pixels for s in samples[start:start + batch]]
         chunks.append(triage.predict(images) if triage else
-                      pack.classifier(key, device=device).predict_proba(images))  # + its T
+                      pack.grader(key, device=device).predict_proba(images))  # + its T
     if triage is None:  # log-probabilities are softmax logits of the same probabilities
         probs = np.concatenate(chunks)
         return {"n": int(len(y)), **head_metrics(np.log(np.clip(probs, 1e-300, 1)), y,
@@ -366,31 +368,34 @@ def train_window_members(cfg: TrainConfig, recipe: ClassifyRecipe, windows,
                          samples: Sequence[Sample], y: np.ndarray, out: Path, *, resume: bool,
                          dist: Dist):
     """:func:`train_members` on vertebra windows (``model.windows``); the returned OOF logits
-    are max-pooled to one row per image (see :mod:`spinexr.train.windows`)."""
+    are pooled to one row per image, the most abnormal window's (see
+    :mod:`spinexr.train.windows`)."""
     from spinexr.data import kfold_splits
     from spinexr.models.pack import load_pack
     from spinexr.train.windows import load_windows, pooled_oof, train_windows, window_folds
 
-    if recipe.head != "binary":
-        raise ConfigError("model.windows is for binary triage heads", str(cfg.source))
+    if recipe.head != "binary" and not windows.lesions:
+        raise ConfigError("model.windows of a grader needs 'lesions': the lesion classes whose "
+                          "windows carry the image's grade", str(cfg.source))
     detector = load_pack(windows.pack).detector(windows.spec.detector)
     folds = kfold_splits(samples, recipe.folds, seed=recipe.seed,
                          stratify=lambda s: target_of(s, cfg.data.target))
     sets = load_windows(samples, list(dict.fromkeys(m.pre for m in recipe.members)), detector,
-                        windows.spec)
+                        windows, y)
     oof, states, epochs = {}, {}, {}
     for i, m in enumerate(recipe.members):
         ws = sets[m.pre]
         wfolds = window_folds(folds, ws.owner, ws.data.targets, windows.negatives, recipe.seed)
         window_oof = cross_validate(m, i, recipe, ws.data, wfolds, out / "cv" / m.key,
                                     resume=resume, dist=dist)
-        oof[m.key] = pooled_oof(window_oof, ws.owner, y, folds, windows.spec.aggregate)
+        oof[m.key] = pooled_oof(window_oof, ws.owner, y, folds, windows.spec.aggregate,
+                                recipe.head)
         epochs[m.key] = final_epochs(window_oof)
         everything = train_windows(np.ones(len(ws.owner), bool), ws.owner, ws.data.targets,
                                    windows.negatives, recipe.seed + 99)
         log.info("%s: %d windows from %d images (%d abnormal); fold best epochs %s, retraining "
                  "on %d windows for %d epochs", m.key, len(ws.owner), len(samples),
-                 int(ws.data.targets.sum()), [b + 1 for b in window_oof.best_epochs],
+                 int((ws.data.targets > 0).sum()), [b + 1 for b in window_oof.best_epochs],
                  len(everything), epochs[m.key])
         cfg_final = replace(engine_config(m, recipe.head, derived_seed(recipe.seed, i, 99)
                                           % 2**31), stop_after=epochs[m.key], patience=None)
@@ -401,7 +406,8 @@ def train_window_members(cfg: TrainConfig, recipe: ClassifyRecipe, windows,
 
 
 def _add_window_detector(pack_dir: Path, manifest: dict, windows) -> dict:
-    """Copy the vertebra detector into the triage pack and describe the windows."""
+    """Copy the vertebra detector into the pack and describe the windows (in the triage
+    ensemble, or in each grader's spec)."""
     import shutil
 
     from spinexr.models.pack import load_pack, save_pack
@@ -411,7 +417,12 @@ def _add_window_detector(pack_dir: Path, manifest: dict, windows) -> dict:
     spec = dict(source.model_spec(key))
     shutil.copyfile(source.root / spec["weights"], pack_dir / spec["weights"])
     manifest["models"][key] = spec
-    manifest["ensemble"]["windows"] = windows.spec.to_dict()
+    if "ensemble" in manifest:
+        manifest["ensemble"]["windows"] = windows.spec.to_dict()
+    else:
+        for name, model in manifest["models"].items():
+            if model.get("kind") == "classifier":
+                model["windows"] = windows.spec.to_dict()
     save_pack(pack_dir, manifest)
     return manifest
 
@@ -456,7 +467,7 @@ def train_classifier_recipe(cfg: TrainConfig, out: Path, resume: bool = False) -
     check_test_groups(cfg, samples)
     device = engine_config(recipe.members[0], recipe.head, 0).device
     dist = init_distributed(device)
-    windows = parse_windows(cfg.model.get("windows"), cfg.source, out)
+    windows = parse_windows(cfg.model.get("windows"), cfg.source, out, recipe.labels)
     if windows is None:
         oof, states, epochs = train_members(cfg, recipe, samples, y, out, resume=resume,
                                             dist=dist)

@@ -209,6 +209,7 @@ class ClassifyRecipe:
     calibrate: bool
     crop: Mapping[str, Any] | None
     cache_dir: Path | None
+    regions: tuple[str, ...] | None = None   # graders: spine regions they apply to
 
 
 def _labels(cfg: TrainConfig, classes: Sequence[str]) -> tuple[str, ...]:
@@ -293,12 +294,21 @@ def parse_recipe(cfg: TrainConfig, classes: Sequence[str] = ()) -> ClassifyRecip
     ops = {str(k): float(v) for k, v in (t.get("operating_points") or
                                          {"high_sensitivity": 0.95}).items()}
     cache = t.get("cache_dir")
+    regions = cfg.model.get("regions")
+    if regions is not None:
+        from spinexr.levels import REGION_ANCHORS
+
+        regions = tuple(str(r) for r in ([regions] if isinstance(regions, str) else regions))
+        bad = sorted(set(regions) - set(REGION_ANCHORS))
+        if bad or not regions:
+            raise ConfigError(f"model.regions {list(regions)}: use some of "
+                              f"{sorted(REGION_ANCHORS)}", src)
     return ClassifyRecipe(
         head=head, labels=labels, members=tuple(members), folds=int(t.get("folds", 5)),
         seed=int(t.get("seed", 0)), operating_points=ops,
         weight_step=float(t.get("weight_step", 0.02)), calibrate=bool(t.get("calibrate", True)),
         crop=dict(cfg.model["crop"]) if cfg.model.get("crop") else None,
-        cache_dir=None if cache is None else Path(str(cache)))
+        cache_dir=None if cache is None else Path(str(cache)), regions=regions)
 
 
 def engine_config(member: Member, head: str, seed: int) -> EngineConfig:
