@@ -35,34 +35,70 @@ def test_vertebrae_pack_reproduces_its_test_map(vertebrae_dir, tmp_path, monkeyp
     assert got["map50_95"] == pytest.approx(recorded["map50_95"], abs=TOLERANCE)
 
 
+WEIGHT_SUFFIXES = {".safetensors", ".pt", ".pth", ".onnx", ".bin"}
+
+
 def test_committed_weights_stay_under_60_mb():
-    """Everything under models/ but the git-ignored ONNX exports (``spinexr export`` output)."""
-    total = sum(p.stat().st_size for p in (REPO / "models").rglob("*")
-                if p.is_file() and "onnx" not in p.relative_to(REPO / "models").parts)
-    assert total < 60 * 1024 * 1024, f"models/ holds {total / 2**20:.1f} MB"
+    """Every weights file under models/ but the git-ignored ONNX exports (``spinexr export``
+    output), in decimal megabytes; cards, manifests and evaluation plots are not weights."""
+    weights = [p for p in (REPO / "models").rglob("*")
+               if p.is_file() and p.suffix in WEIGHT_SUFFIXES
+               and "onnx" not in p.relative_to(REPO / "models").parts]
+    assert any(p.suffix == ".safetensors" for p in weights)
+    total = sum(p.stat().st_size for p in weights)
+    assert total < 60_000_000, f"models/ holds {total / 1e6:.1f} MB of weights"
+
+
+@pytest.mark.parametrize("pack", ["vertebrae", "demo"])
+def test_committed_packs_carry_their_test_evaluation(pack):
+    """``spinexr evaluate`` output on each fixed test set (metrics.json and its plots) agrees
+    with the metrics recorded in the pack when training ended."""
+    import json
+
+    manifest = load_pack(REPO / "models" / pack).manifest
+    runs = sorted((REPO / "models" / pack / "evaluation").glob("**/metrics.json"))
+    assert runs, f"models/{pack}/evaluation holds no metrics.json"
+    for path in runs:
+        doc = json.loads(path.read_text())
+        assert doc["data"]["n_images"] > 0 and doc["data"]["split"] == "test", path
+        assert list(path.parent.glob("*.png")), f"{path.parent} has no plots"
+        part = path.parent.name if pack == "demo" else None
+        recorded = manifest["metrics"][f"{part}/test" if part else "test"]
+        for key, det in doc.get("detection", {}).items():
+            if manifest["models"].get(key, {}).get("part", part) == part:
+                assert det["map50"] == pytest.approx(recorded["map50"], abs=TOLERANCE), path
+        if doc.get("triage"):
+            assert doc["triage"]["auroc"] == pytest.approx(recorded["auroc"], abs=TOLERANCE)
+        for key, grades in doc.get("classifiers", {}).items():
+            if manifest["models"][key].get("part") == part:
+                for name in ("accuracy", "balanced_accuracy", "qwk"):
+                    assert grades[name] == pytest.approx(recorded[name], abs=TOLERANCE), path
 
 
 def _demo_part(part: str, tmp_path: Path):
     """The demo pack, one part's recipe, and that part's fixed phantom test set regenerated
     from the recipe's seed (the training and validation sets are not written)."""
+    from spinexr.train.compose import load_pack_recipe
     from spinexr.train.config import load_config, materialize_data
 
     pack = load_pack(REPO / "models" / "demo")
     assert pack.synthetic and "not for clinical use" in pack.manifest["card"]["intended_use"]
-    cfg = load_config(REPO / "configs" / "demo" / f"{part}.yaml")
+    if part not in pack.manifest.get("parts", {}):
+        pytest.fail(f"models/demo has no '{part}' part")
+    recipe = load_pack_recipe(REPO / "configs" / "demo-phantom.yaml").parts[part]
+    cfg = load_config(recipe)
     return pack, materialize_data(cfg, tmp_path / part, only=("test",))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("part, key", [("vertebrae", "vertebra_detector"),
-                                       ("lesions", "lesion_detector")])
+                                       ("lesions", "lesion_detector"),
+                                       ("stenosis_regions", "stenosis_region_detector")])
 def test_demo_detectors_reproduce_their_test_map(part, key, tmp_path, monkeypatch):
     monkeypatch.setenv("SPINEXR_CACHE", str(tmp_path / "cache"))
     from spinexr.train.detector import _load_splits, evaluate_detector
 
     pack, cfg = _demo_part(part, tmp_path)
-    if part not in pack.manifest.get("parts", {}):
-        pytest.fail(f"models/demo has no '{part}' part")
     cfg = replace(cfg, data=replace(cfg.data, splits={"test": cfg.data.splits["test"]}))
     samples = _load_splits(cfg)[0]["test"]
     got = evaluate_detector(pack.detector(key), samples, cfg.data.class_map)
@@ -85,3 +121,19 @@ def test_demo_triage_reproduces_its_test_auroc(tmp_path, monkeypatch):
     for op in pack.manifest["ensemble"]["operating_points"]:
         assert got[op]["sensitivity"] == pytest.approx(recorded[f"{op}.sensitivity"],
                                                        abs=TOLERANCE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("part", ["degeneration", "cervical", "stenosis_grades"])
+def test_demo_graders_reproduce_their_test_metrics(part, tmp_path, monkeypatch):
+    """Degeneration and cervical injury run on vertebra windows (the pack's own vertebra
+    detector finds them); stenosis grades are measured on region crops."""
+    monkeypatch.setenv("SPINEXR_CACHE", str(tmp_path / "cache"))
+    from spinexr.train.classify import evaluate_test_once, parse_recipe
+
+    pack, cfg = _demo_part(part, tmp_path)
+    got = evaluate_test_once(pack, cfg, parse_recipe(cfg))
+    recorded = pack.manifest["metrics"][f"{part}/test"]
+    assert got["n"] == recorded["n"]
+    for name in ("accuracy", "balanced_accuracy", "qwk", "mae"):
+        assert got[name] == pytest.approx(recorded[name], abs=TOLERANCE), name
