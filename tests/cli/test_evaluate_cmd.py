@@ -211,6 +211,12 @@ def test_vertebra_detector_on_the_vertebral_bodies_of_a_coco_set(tmp_path, cache
     m = json.loads((out / "metrics.json").read_text())
     assert m["per_class"]["Vertebra"]["n_true"] == 6 and 0 <= m["map50"] <= 1
     assert m["detection"]["det"]["n_images"] == 2
+    # a yolo set has no vertebral bodies besides its boxes: the option is refused, named
+    yolo = _yolo_dataset(tmp_path / "yolo")
+    assert main(["evaluate", "--pack", str(pack), "--data", str(yolo), "--out", str(out),
+                 "--boxes", "vertebrae"]) == 2
+    assert "--boxes vertebrae was given but no sample has vertebra boxes" in \
+        capsys.readouterr().err
 
 
 def test_grading_pack_target_is_found_from_its_label_vocabulary(tmp_path, monkeypatch):

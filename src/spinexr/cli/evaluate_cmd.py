@@ -462,13 +462,14 @@ def _select(args, pack) -> tuple[Any, tuple, str | None]:
     if not samples:
         raise DatasetError(f"no images to evaluate (split {split!r}; the dataset has splits "
                            f"{list(dataset.splits)})", str(args.data))
-    if getattr(args, "boxes", "lesions") == "vertebrae":
+    if args.boxes == "vertebrae":
         from dataclasses import replace
 
         from spinexr.labels import VERTEBRA_CLASS
         from spinexr.train.detector import vertebra_targets
 
-        samples = vertebra_targets({"eval": samples}, args.data)["eval"]
+        samples = vertebra_targets({"eval": samples}, args.data,
+                                   "--boxes vertebrae was given")["eval"]
         dataset = replace(dataset, classes=(VERTEBRA_CLASS,))
     return dataset, tuple(samples), split
 

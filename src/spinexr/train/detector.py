@@ -158,14 +158,16 @@ def _load_splits(cfg: TrainConfig) -> tuple[dict[str, tuple[Sample, ...]], tuple
     return splits, classes
 
 
-def vertebra_targets(splits: Mapping[str, Sequence[Sample]], where: Path
+def vertebra_targets(splits: Mapping[str, Sequence[Sample]], where: Path,
+                     asked_by: str = "data.boxes is 'vertebrae'"
                      ) -> dict[str, tuple[Sample, ...]]:
-    """Samples whose boxes are their vertebral bodies (``data.boxes: vertebrae``)."""
+    """Samples whose boxes are their vertebral bodies (``data.boxes: vertebrae``, or
+    ``spinexr evaluate --boxes vertebrae``: ``asked_by`` names the setting in the error)."""
     from dataclasses import replace
 
     if not any(s.vertebrae for samples in splits.values() for s in samples):
-        raise ConfigError("data.boxes is 'vertebrae' but no sample has vertebra boxes (the "
-                          "coco layout keeps them; yolo and vindr do not)", str(where))
+        raise ConfigError(f"{asked_by} but no sample has vertebra boxes (the coco layout keeps "
+                          "them; yolo and vindr do not)", str(where))
     return {role: tuple(replace(s, boxes=tuple(replace(b, label=VERTEBRA_CLASS)
                                                for b in s.vertebrae)) for s in samples)
             for role, samples in splits.items()}
