@@ -219,6 +219,11 @@ class Analyzer:
                                           grades, heatmaps, per_image))
         return results
 
+    def gate(self, images: Sequence[Radiograph]) -> list[GateResult]:
+        """Only the input gate's verdict for each image (what ``spinexr evaluate --task gate``
+        measures): the same decision :meth:`analyze_batch` takes first."""
+        return self._gate_batch(images)[0]
+
     # ------------------------------------------------------------------ stages
     def _gate_batch(self, images: Sequence[Radiograph]
                     ) -> tuple[list[GateResult], list[tuple[Box, ...]]]:

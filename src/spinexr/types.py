@@ -173,13 +173,37 @@ class Finding:
         return self.box.level
 
 
+#: The three outcomes of the input gate.
+GATE_OUTCOMES: tuple[str, ...] = ("accepted", "uncertain", "refused")
+
+
 @dataclass(frozen=True)
 class GateResult:
-    """Whether the input is a usable spine radiograph; ``reason`` says why not (or what passed)."""
+    """Whether the input is a usable spine radiograph; ``reason`` says why not (or what passed).
+
+    Three outcomes (:attr:`outcome`): accepted; refused (``accepted`` False, nothing analysed);
+    and uncertain (``accepted`` True and ``uncertain`` True): analysed, but the gate could not
+    confirm a spine radiograph, and every output carries ``reason`` as a warning.
+    ``p_spine`` is the gate's calibrated probability that the input is a spine radiograph
+    (``None`` where no model judged it, e.g. refused by the image checks or the header).
+    """
 
     accepted: bool
     reason: str
     checks: Mapping[str, Any] = field(default_factory=dict)
+    uncertain: bool = False
+    p_spine: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.uncertain and not self.accepted:
+            raise ValueError("a refused input cannot also be uncertain")
+
+    @property
+    def outcome(self) -> str:
+        """``"accepted"``, ``"uncertain"`` or ``"refused"``."""
+        if not self.accepted:
+            return "refused"
+        return "uncertain" if self.uncertain else "accepted"
 
 
 @dataclass(frozen=True)
@@ -219,6 +243,32 @@ class Heatmap:
 
 
 @dataclass(frozen=True)
+class LevelNaming:
+    """How the vertebral levels of an analysis were named.
+
+    Attributes:
+        confirmed: True when the count starts from an anatomical landmark seen in the image
+            (``anchor``); False when the names are counted from an assumed end of the column
+            ("counted, unconfirmed": every output says so next to the level names).
+        anchor: what the count starts from, e.g. ``"sacrum"``, ``"C2 (dens)"``, or, when
+            unconfirmed, the assumption, e.g. ``"lowest body taken as L5"``.
+        region: the spine region the names were counted in (``"cervical"``, ``"thoracic"``,
+            ``"lumbar"``, ``"whole"``).
+    """
+
+    confirmed: bool
+    anchor: str
+    region: str
+
+    @property
+    def note(self) -> str:
+        """The plain-words qualifier outputs print beside level names."""
+        if self.confirmed:
+            return f"levels anchored on the {self.anchor}"
+        return f"levels counted, unconfirmed ({self.anchor})"
+
+
+@dataclass(frozen=True)
 class PackInfo:
     name: str
     version: str
@@ -244,3 +294,4 @@ class Analysis:
     grades: tuple[Grade, ...] = ()
     heatmaps: tuple[Heatmap, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
+    levels: LevelNaming | None = None
