@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPINEXR_SHARED", REPO.parent / "shared")).resolve()
 DICOM_DIR = SHARED / "data" / "dicom"
 VERTEBRAE_DIR = SHARED / "data" / "vertebrae"
+RADIOGRAPHS_DIR = SHARED / "data" / "radiographs"
 
 
 def _need(path: Path) -> Path:
@@ -40,6 +41,12 @@ def dicom_manifest(dicom_dir: Path) -> dict[str, dict]:
 def vertebrae_dir() -> Path:
     """../shared/data/vertebrae: the real CC BY 4.0 vertebra set (YOLO layout)."""
     return _need(VERTEBRAE_DIR)
+
+
+@pytest.fixture(scope="session")
+def radiographs_dir() -> Path:
+    """../shared/data/radiographs: real spine and non-spine images with manifest.json."""
+    return _need(RADIOGRAPHS_DIR)
 
 
 @pytest.fixture(autouse=True, scope="module")

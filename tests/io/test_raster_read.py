@@ -14,6 +14,7 @@ from PIL import Image
 from spinexr.errors import (CorruptImageError, ImageTooLargeError, ModalityNotAllowedError,
                             NotAnImageError, SpinexrError, UnsupportedImageError)
 from spinexr.io import ModalityPolicy, read_radiograph
+from spinexr.io.tint import measure_tint
 
 
 def _encode(arr: np.ndarray, fmt: str, mode: str | None = None, **kwargs) -> bytes:
@@ -88,10 +89,92 @@ def test_real_vertebra_jpeg_loads(vertebrae_dir):
 def test_colour_images_are_refused():
     rgb = np.zeros((16, 16, 3), np.uint8)
     rgb[..., 0] = 200  # red
-    with pytest.raises(UnsupportedImageError, match=r"photo\.png: a colour RGB image"):
+    with pytest.raises(UnsupportedImageError,
+                       match=r"photo\.png: a colour RGB image \(strongly coloured throughout.*"
+                             r"send the radiograph as DICOM or a greyscale PNG/JPEG"):
         read_radiograph(_encode(rgb, "PNG"), name="photo.png")
     with pytest.raises(UnsupportedImageError, match=r"mode 'CMYK'"):
         read_radiograph(_encode(np.zeros((8, 8, 4), np.uint8), "JPEG", mode="CMYK"))
+
+
+def _film(size: int = 128) -> np.ndarray:
+    """A grey 'film' in [0, 1]: a diagonal ramp with a bright disc and a dark bar."""
+    yy, xx = np.mgrid[:size, :size] / size
+    film = 0.15 + 0.5 * (xx + yy) / 2
+    film[(yy - 0.5) ** 2 + (xx - 0.4) ** 2 < 0.04] = 0.9
+    film[60:70, 10:110] = 0.05
+    return film
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) / 255
+
+
+@pytest.mark.parametrize("tint", ["warm", "sepia", "drifting cast"])
+def test_tinted_grey_film_reads_as_bt601_luminance(tint):
+    g = _film()
+    drift = np.linspace(0.0, 1.0, g.shape[1])[None, :]
+    channels = {"warm": (g, 0.92 * g, 0.78 * g),                       # warm light box
+                "sepia": (g**0.8, g, g**1.3),                            # per-channel curve
+                "drifting cast": (g * (1 - 0.15 * drift), 0.95 * g, g * (0.8 + 0.2 * drift))}
+    rgb = (np.stack(channels[tint], axis=-1) * 255).round().astype(np.uint8)
+    image = read_radiograph(_encode(rgb, "PNG"), name="phone.png")
+    np.testing.assert_allclose(image.pixels, _luma(rgb), atol=1e-5)
+    assert image.info.lut_path == "luminance(tinted RGB) > scale(1/255)"
+    assert image.meta["colour"] == "tinted" and image.meta["mode"] == "RGB"
+
+
+def test_gray_inputs_say_so_in_meta():
+    assert read_radiograph(_encode(_ramp8(), "PNG")).meta["colour"] == "gray"
+    rgb = np.stack([_ramp8()] * 3, axis=-1)
+    assert read_radiograph(_encode(rgb, "PNG")).meta["colour"] == "gray"
+
+
+def test_colour_blobs_are_refused_as_content_colour():
+    rng = np.random.default_rng(7)
+    small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)   # 64 blobs of random colour
+    rgb = np.kron(small, np.ones((16, 16, 1), np.uint8))
+    with pytest.raises(UnsupportedImageError,
+                       match=r"blobs\.png: a colour RGB image \(chroma varies with the content"):
+        read_radiograph(_encode(rgb, "PNG"), name="blobs.png")
+
+
+def test_a_grey_film_with_a_coloured_photo_inset_is_refused():
+    rgb = np.stack([(_film() * 255).astype(np.uint8)] * 3, axis=-1)
+    rng = np.random.default_rng(3)
+    rgb[:64, :64] = np.kron(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8),
+                            np.ones((16, 16, 1), np.uint8))
+    with pytest.raises(UnsupportedImageError, match="chroma varies with the content"):
+        read_radiograph(_encode(rgb, "PNG"))
+
+
+def test_tint_measure_matches_hand_derived_values():
+    red = np.zeros((16, 16, 3), np.uint8)
+    red[..., 0] = 200
+    r = 200 / 255
+    y = 0.299 * r
+    measure = measure_tint(red)
+    assert measure.residual == pytest.approx(0.0, abs=1e-6)
+    assert measure.chroma == pytest.approx(np.hypot(0.564 * (0 - y), 0.713 * (r - y)), rel=1e-5)
+    assert not measure.tinted and "median chroma 0.414" in measure.why_colour()
+    flat = np.full((16, 16, 3), (120, 110, 100), np.uint8)   # a flat warm grey
+    assert measure_tint(flat).tinted
+
+
+def test_real_photographed_lumbar_film_is_read(radiographs_dir):
+    path = radiographs_dir / "spine" / "wm_sma__normal-lumbar-spine-lateral.jpg"
+    image = read_radiograph(path)
+    assert image.meta["colour"] == "tinted" and image.pixels.shape == (2500, 2181)
+    assert image.info.lut_path == "luminance(tinted RGB) > scale(1/255)"
+    rgb = np.asarray(Image.open(path))
+    np.testing.assert_allclose(image.pixels[::97, ::89], _luma(rgb)[::97, ::89], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["skimage__chelsea.png", "skimage__retina.jpg",
+                                  "medivanai__melanoma_example.jpg", "skimage__ihc.png"])
+def test_real_colour_pictures_are_refused(radiographs_dir, name):
+    with pytest.raises(UnsupportedImageError, match=f"{name}: a colour RGB image"):
+        read_radiograph(radiographs_dir / "other" / name)
 
 
 def test_palette_images_accepted_only_when_gray():

@@ -3,9 +3,11 @@
 The size is read from the file's own header first (PNG IHDR, JPEG SOF, TIFF IFD0) and checked
 against the pixel limit before Pillow sees the file, so Pillow's own decompression-bomb check
 never fires. 8-bit images map by /255; deeper ones by a robust percentile window. RGB images
-whose channels are (nearly) equal are grayscale saved as colour and are accepted; real colour
-is refused, as are palettes that are not gray. EXIF orientation is not applied: pixels stay in
-stored order, the frame that annotation files (YOLO, COCO) refer to.
+whose channels are (nearly) equal are grayscale saved as colour and are accepted; so are grey
+films photographed or scanned in colour, whose chroma is only a cast (see :mod:`spinexr.io.tint`),
+which become BT.601 luminance. Colour content is refused, as are palettes that are not gray.
+EXIF orientation is not applied: pixels stay in stored order, the frame that annotation files
+(YOLO, COCO) refer to.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from spinexr.errors import (CorruptImageError, ImageTooLargeError, SpinexrError,
 from spinexr.io.codestream import jpeg_info, png_info, tiff_info
 from spinexr.io.pixels import DEFAULT_PERCENTILES, apply_range, downscale, robust_range
 from spinexr.io.policy import ModalityPolicy
+from spinexr.io.tint import luminance, measure_tint
 from spinexr.types import Radiograph, ReadInfo, SourceRef
 
 FORMATS = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF"}
@@ -43,7 +46,7 @@ def read_raster(data: bytes, kind: str, source: str, path: str | None, policy: M
             f"limit of {max_pixels:,} (raise max_pixels if the file is trusted)", source)
     start = time.perf_counter()
     image = _open(data, kind, source)
-    gray, bits, steps = _to_gray(image, source)
+    gray, bits, steps, colour = _to_gray(image, source)
     if gray.dtype.kind == "f" and not np.isfinite(gray).all():
         raise UnsupportedImageError("a floating-point image with NaN or infinite values", source)
     if gray.shape != (rows, columns):
@@ -56,7 +59,7 @@ def read_raster(data: bytes, kind: str, source: str, path: str | None, policy: M
                     stored_shape=(rows, columns), reduce=reduce,
                     decode_seconds=time.perf_counter() - start)
     meta = {"modality": None, "rows": rows, "columns": columns, "bits_stored": bits,
-            "photometric": "MONOCHROME2", "format": kind, "mode": image.mode}
+            "photometric": "MONOCHROME2", "format": kind, "mode": image.mode, "colour": colour}
     return Radiograph(pixels=pixels, spacing_mm=None, source=SourceRef(path=path), info=info,
                       meta=meta, header=None)
 
@@ -90,27 +93,33 @@ def _open(data: bytes, kind: str, source: str):
     return image
 
 
-def _to_gray(image, source: str) -> tuple[np.ndarray, int, list[str]]:
-    """(H, W) gray values, their bit depth, and the steps taken."""
+def _to_gray(image, source: str) -> tuple[np.ndarray, int, list[str], str]:
+    """(H, W) gray values, their bit depth, the steps taken, and "gray" or "tinted"."""
     mode = image.mode
     if mode in _GRAY_MODES:
         arr = np.asarray(image)
         if arr.ndim == 3:  # LA: drop alpha
             arr = arr[..., 0]
-        return arr, _GRAY_MODES[mode], []
+        return arr, _GRAY_MODES[mode], [], "gray"
     if mode in ("P", "PA"):
-        return _palette_gray(image, source), 8, ["palette(gray)"]
+        return _palette_gray(image, source), 8, ["palette(gray)"], "gray"
     if mode in _RGB_MODES:
-        rgb = np.asarray(image)[..., :3]
-        if not _is_gray(rgb, 255):
-            raise UnsupportedImageError(
-                f"a colour {mode} image (its channels differ); spinexr reads grayscale "
-                "radiographs only", source)
-        gray = rgb.mean(axis=2, dtype=np.float32)
-        return gray, 8, [f"gray({mode})"]
+        return _rgb_gray(np.asarray(image)[..., :3], mode, source)
     raise UnsupportedImageError(
         f"image mode {mode!r} is colour or unsupported; spinexr reads grayscale radiographs "
-        "(8/16-bit gray, or RGB with equal channels)", source)
+        "(8/16-bit gray, or RGB with equal channels or a colour cast)", source)
+
+
+def _rgb_gray(rgb: np.ndarray, mode: str, source: str) -> tuple[np.ndarray, int, list[str], str]:
+    """Gray saved as RGB: channel mean; a tinted film: BT.601 luminance; colour: refused."""
+    if _is_gray(rgb, 255):
+        return rgb.mean(axis=2, dtype=np.float32), 8, [f"gray({mode})"], "gray"
+    why = measure_tint(rgb).why_colour()
+    if why is not None:
+        raise UnsupportedImageError(
+            f"a colour {mode} image ({why}); send the radiograph as DICOM or a greyscale "
+            "PNG/JPEG", source)
+    return luminance(rgb), 8, [f"luminance(tinted {mode})"], "tinted"
 
 
 def _palette_gray(image, source: str) -> np.ndarray:
