@@ -9,8 +9,8 @@ from PIL import Image
 
 from spinexr.errors import ConfigError, FileAccessError
 from spinexr.evaluate import expected_calibration_error, roc_band
-from spinexr.evaluate.plots import (plot_ap_per_class, plot_confusion, plot_pr, plot_reliability,
-                                    plot_roc)
+from spinexr.evaluate.plots import (plot_ap_per_class, plot_confusion, plot_p_spine, plot_pr,
+                                    plot_reliability, plot_roc)
 
 RNG = np.random.default_rng(0)
 Y = RNG.integers(0, 2, 120)
@@ -46,6 +46,18 @@ def test_confusion_counts_and_normalized(tmp_path):
 
 def test_reliability_diagram(tmp_path):
     _check_png(plot_reliability(expected_calibration_error(Y, P), tmp_path / "r.png"))
+
+
+def test_p_spine_histograms_with_thresholds_and_near_cases(tmp_path):
+    p = np.where(Y == 1, P, 1 - P).astype(object)
+    p[:5] = None                                      # refused before any model judged them
+    near = np.arange(120) % 10 == 0
+    out = plot_p_spine(p, Y == 1, tmp_path / "p.png", near=near,
+                       thresholds={"refuse below": 0.3, "accept from": 0.7})
+    _check_png(out)
+    with pytest.raises(ConfigError, match="no image has a P"):
+        plot_p_spine([None, np.nan], [True, False], tmp_path / "q.png")
+    assert not (tmp_path / "q.png").exists()
 
 
 def test_ap_per_class_with_a_class_without_ground_truth(tmp_path):

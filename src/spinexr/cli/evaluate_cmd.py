@@ -38,14 +38,28 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="measure a model pack on a labelled dataset",
                        description="Run every model of a pack that fits the dataset and write "
                                    "OUT/metrics.json and plots (ROC, PR, confusion, reliability, "
-                                   "AP per class).")
-    p.add_argument("--pack", type=Path, required=True, help="model pack directory (pack.json)")
-    p.add_argument("--data", type=Path, required=True, help="dataset root")
+                                   "AP per class). --task gate measures the input gate instead: "
+                                   "DATA holds manifest.json or manifest.csv (file,label[,view,"
+                                   "near_case]), or spine/ and other/ (and near/) folders, or a "
+                                   "YOLO images/ folder (all spine).")
+    p.add_argument("data_arg", nargs="?", type=Path, default=None, metavar="DATA",
+                   help="dataset root (or --data)")
+    p.add_argument("--task", choices=("models", "gate"), default="models",
+                   help="models: every model of --pack that fits the dataset (default); gate: "
+                        "the input gate's accepted / uncertain / refused against spine / other")
+    p.add_argument("--pack", type=Path, default=None,
+                   help="model pack directory (pack.json); required for --task models, for "
+                        "--task gate found as by `spinexr analyze`")
+    p.add_argument("--data", type=Path, default=None, metavar="DIR", help="dataset root")
+    p.add_argument("--vertebrae", type=Path, default=None, metavar="DIR",
+                   help="--task gate: vertebra detector pack (default as `spinexr analyze`)")
+    p.add_argument("--split-file", type=Path, default=None, metavar="FILE.json",
+                   help="--task gate: JSON {file: split} (or {split: [files]}) for --split")
     p.add_argument("--format", choices=("vindr", "coco", "yolo", "folders"), default=None,
                    help="dataset layout (default: detected)")
     p.add_argument("--split", default=None,
                    help="split to evaluate (default: the pack's test_set split, else 'test' when "
-                        "present, else every image)")
+                        "present, else every image; --task gate: every image)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--boxes", choices=("lesions", "vertebrae"), default="lesions",
                    help="ground-truth boxes: the lesion boxes (default), or the vertebral "
@@ -474,9 +488,29 @@ def _select(args, pack) -> tuple[Any, tuple, str | None]:
     return dataset, tuple(samples), split
 
 
+def _data_dir(args) -> Path:
+    """DATA or ``--data`` (one of them, or both the same)."""
+    given = [d for d in (args.data_arg, args.data) if d is not None]
+    if not given:
+        raise ConfigError("give the dataset folder: DATA or --data DIR", "DATA")
+    if len(given) == 2 and given[0] != given[1]:
+        raise ConfigError(f"DATA {given[0]} and --data {given[1]} differ; give one", "DATA")
+    return given[0]
+
+
 def run(args: argparse.Namespace) -> int:
     from spinexr.models.pack import load_pack
 
+    args.data = _data_dir(args)
+    if args.task == "gate":
+        from spinexr.cli.evaluate_gate import run_gate
+
+        return run_gate(args)
+    for flag, value in (("--vertebrae", args.vertebrae), ("--split-file", args.split_file)):
+        if value is not None:
+            raise ConfigError(f"{flag} applies to --task gate only", flag)
+    if args.pack is None:
+        raise ConfigError("--pack DIR is required: the model pack to evaluate", "--pack")
     _check_args(args)
     pack = load_pack(args.pack)
     dataset, samples, split = _select(args, pack)

@@ -6,6 +6,7 @@ from spinexr.evaluate.classification import (auroc, auroc_ci, binary_metrics, bo
                                              grade_metrics, operating_point_metrics, roc_band,
                                              threshold_metrics)
 from spinexr.evaluate.detection import coco_map
+from spinexr.evaluate.gate import gate_confusion, gate_metrics, wilson_interval
 
 __all__ = [
     "auroc",
@@ -16,8 +17,11 @@ __all__ = [
     "calibration_metrics",
     "coco_map",
     "expected_calibration_error",
+    "gate_confusion",
+    "gate_metrics",
     "grade_metrics",
     "operating_point_metrics",
     "roc_band",
     "threshold_metrics",
+    "wilson_interval",
 ]

@@ -18,7 +18,8 @@ import numpy as np
 from spinexr.errors import ConfigError, FileAccessError
 from spinexr.evaluate.classification import check_binary
 
-__all__ = ["plot_ap_per_class", "plot_confusion", "plot_pr", "plot_reliability", "plot_roc"]
+__all__ = ["plot_ap_per_class", "plot_confusion", "plot_p_spine", "plot_pr", "plot_reliability",
+           "plot_roc"]
 
 _DPI = 110
 _MAIN = "#1f5fa8"       # the ensemble / main model
@@ -311,6 +312,52 @@ def plot_ap_per_class(per_class: Mapping[str, Mapping], path: Path | str, *,
                      fontsize=11)
         ax.legend(loc="lower right", fontsize=8)
         ax.grid(True, axis="x", alpha=0.3)
+    return target
+
+
+def plot_p_spine(p_spine, is_spine, path: Path | str, *,
+                 thresholds: Mapping[str, float] | None = None, near=None,
+                 title: str = "Input gate: P(spine)") -> Path:
+    """Histograms of the gate's P(spine) for spine radiographs and other images, with the gate's
+    thresholds as vertical lines.
+
+    Args:
+        p_spine: (N,) probabilities, ``nan`` (or ``None``) where the gate gave none; those are
+            counted in the legend but not drawn.
+        is_spine: (N,) bool, True for a spine radiograph.
+        thresholds: ``{name: threshold in [0, 1]}``, e.g. the accept and refuse thresholds.
+        near: (N,) bool, near cases (non-spine images showing some spine), drawn separately.
+    """
+    p = np.asarray([np.nan if v is None else v for v in np.ravel(p_spine)], dtype=np.float64)
+    y = np.asarray(is_spine, dtype=bool).ravel()
+    n_near = np.zeros_like(y) if near is None else np.asarray(near, dtype=bool).ravel()
+    if p.shape != y.shape or n_near.shape != y.shape:
+        raise ConfigError(f"{p.size} probabilities for {y.size} labels", "p_spine")
+    finite = np.isfinite(p)
+    if not finite.any():
+        raise ConfigError("no image has a P(spine): the gate gave none", "p_spine")
+    if ((p[finite] < 0) | (p[finite] > 1)).any():
+        raise ConfigError("P(spine) must lie in [0, 1]", "p_spine")
+    target, points = _target(path), _check_points(thresholds)
+    bins = np.linspace(0.0, 1.0, 21)
+    groups = (("spine", y & finite, _MAIN), ("other", ~y & ~n_near & finite, _OTHERS[0]),
+              ("near case", ~y & n_near & finite, _OTHERS[1]))
+    with _figure(target, (7.2, 4.6)) as fig:
+        ax = fig.add_subplot()
+        for name, sel, color in groups:
+            if sel.any():
+                ax.hist(p[sel], bins=bins, color=color, alpha=0.55, edgecolor=color,
+                        label=f"{name} (n={int(sel.sum())})")
+        for (name, thr), ls in zip(points.items(), ("--", ":", "-.", "-")):
+            ax.axvline(thr, color="black", lw=1.4, ls=ls, label=f"{name} {thr:.3f}")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("P(spine) from the gate", fontsize=10)
+        ax.set_ylabel("Images", fontsize=10)
+        missing = int((~finite).sum())
+        ax.set_title(title + (f"; {missing} images without one not shown" if missing else ""),
+                     fontsize=11)
+        ax.legend(loc="upper center", fontsize=8, framealpha=0.9)
+        ax.grid(True, alpha=0.3)
     return target
 
 
