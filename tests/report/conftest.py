@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from report_factory import make_analysis, make_refused
+from report_factory import make_analysis, make_refused, make_uncertain
 
 from spinexr.io import read_radiograph
 from spinexr.phantom import XrayConfig, generate_xray, xray_to_dicom
@@ -42,3 +42,9 @@ def analysis(radiograph) -> Analysis:
 @pytest.fixture(scope="session")
 def refused(radiograph) -> Analysis:
     return make_refused(radiograph)
+
+
+@pytest.fixture(scope="session")
+def uncertain(radiograph) -> Analysis:
+    """Analysed, not confirmed as a spine radiograph; levels counted, unconfirmed."""
+    return make_uncertain(radiograph)

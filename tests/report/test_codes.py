@@ -60,9 +60,18 @@ def test_level_codes_match_the_dicom_meanings():
 
 
 def test_private_codes_fit_short_strings_and_declare_the_scheme():
-    for code in (codes.GATE, codes.GATE_ACCEPTED, codes.GATE_REFUSED, codes.TRIAGE_RESULT,
+    for code in (codes.GATE, codes.GATE_ACCEPTED, codes.GATE_UNCERTAIN, codes.GATE_REFUSED,
+                 codes.TRIAGE_RESULT,
                  codes.ABNORMALITY_PROBABILITY, codes.MODEL_PROBABILITY):
         assert code.scheme_designator == "99SPINEXR" and len(code.value) <= 16
         assert len(code.meaning) <= 64
     item = codes.coding_scheme_item()
     assert item.CodingSchemeDesignator == "99SPINEXR"
+
+
+def test_every_gate_outcome_has_a_distinct_private_verdict():
+    from spinexr.types import GATE_OUTCOMES
+
+    assert tuple(codes.GATE_OUTCOME_CODES) == GATE_OUTCOMES
+    assert [c.value for c in codes.GATE_OUTCOME_CODES.values()] == \
+        ["ACCEPTED", "UNCERTAIN", "REFUSED"]

@@ -1,6 +1,7 @@
 """Grayscale Softcopy Presentation State: graphics match the boxes, one layer per class."""
 from __future__ import annotations
 
+import dataclasses
 from copy import deepcopy
 from io import BytesIO
 
@@ -8,10 +9,11 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage
-from report_factory import FINDINGS
+from report_factory import (CONFIRMED, FINDINGS, UNCERTAIN_REASON, UNCONFIRMED, make_analysis,
+                            make_refused)
 
 from spinexr.report import codes, make_gsps
-from spinexr.report.gsps import SUMMARY_LAYER
+from spinexr.report.gsps import SUMMARY_LAYER, WARNING_LAYER
 
 
 def _read_back(ds):
@@ -93,3 +95,47 @@ def test_multi_valued_window_uses_the_first_pair(analysis, radiograph):
     header.WindowCenter, header.WindowWidth = [1000, 2000], [500, 800]
     (voi,) = _read_back(make_gsps(analysis, header)).SoftcopyVOILUTSequence
     assert (float(voi.WindowCenter), float(voi.WindowWidth)) == (1000.0, 500.0)
+
+
+def _texts(ann) -> list[str]:
+    return [t.UnformattedTextValue for t in ann.TextObjectSequence]
+
+
+def test_uncertain_input_is_announced_first_on_its_own_amber_layer(uncertain, radiograph):
+    ps = _read_back(make_gsps(uncertain, radiograph.header))
+    by_layer = _by_layer(ps)
+    (warning,) = by_layer[WARNING_LAYER]
+    assert _texts(warning) == [f"UNCERTAIN INPUT: {UNCERTAIN_REASON}."]
+    (box,) = warning.TextObjectSequence
+    assert box.BoundingBoxAnnotationUnits == "DISPLAY"
+    assert float(box.BoundingBoxTopLeftHandCorner[1]) == pytest.approx(0.01)   # top line
+    layer = {item.GraphicLayer: item for item in ps.GraphicLayerSequence}[WARNING_LAYER]
+    assert layer.GraphicLayerOrder == max(i.GraphicLayerOrder for i in ps.GraphicLayerSequence)
+    summary = _texts(by_layer[SUMMARY_LAYER][0])
+    assert summary == ["SYNTHETIC-TRAINED MODEL - NOT FOR CLINICAL USE", summary[1],
+                       "? = levels counted, unconfirmed (lowest body taken as L5)"]
+    assert summary[1].startswith("Triage ABNORMAL")
+    assert "UNCERTAIN INPUT" in ps.SeriesDescription
+
+
+def test_unconfirmed_level_names_end_with_a_question_mark(uncertain, radiograph):
+    by_layer = _by_layer(_read_back(make_gsps(uncertain, radiograph.header)))
+    for *_, label, score, level in FINDINGS:
+        (ann,) = by_layer[codes.lesion_layer(label)]
+        assert _texts(ann) == [f"{label} {score:.2f} {level}?"]
+
+
+def test_confirmed_levels_have_no_mark_legend_or_warning_layer(radiograph):
+    ps = _read_back(make_gsps(make_analysis(radiograph, levels=CONFIRMED), radiograph.header))
+    by_layer = _by_layer(ps)
+    assert WARNING_LAYER not in by_layer
+    assert not any("unconfirmed" in t for t in _texts(by_layer[SUMMARY_LAYER][0]))
+    assert _texts(by_layer[codes.lesion_layer("Osteophytes")][0]) == ["Osteophytes 0.91 L3"]
+
+
+def test_refused_gsps_is_unchanged_by_a_level_naming(radiograph):
+    a = dataclasses.replace(make_refused(radiograph), levels=UNCONFIRMED)
+    ps = _read_back(make_gsps(a, radiograph.header))
+    assert [x.GraphicLayer for x in ps.GraphicAnnotationSequence] == [SUMMARY_LAYER]
+    assert _texts(ps.GraphicAnnotationSequence[0])[1] == \
+        f"Input refused by the gate: {a.gate.reason}"

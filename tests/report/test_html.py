@@ -6,11 +6,12 @@ import dataclasses
 from html.parser import HTMLParser
 
 import numpy as np
-from report_factory import FINDINGS, make_refused
+from report_factory import (FINDINGS, UNCERTAIN_REASON, UNCONFIRMED, make_analysis,
+                            make_refused)
 
 from spinexr.report import png_bytes, render_html
 from spinexr.report.overlay import BANNER_TEXT
-from spinexr.types import GateResult
+from spinexr.types import GateResult, LevelNaming
 
 CARD = {"intended_use": "Research on synthetic spine radiographs.",
         "limitations": "Trained on phantoms <only>; fails on real images."}
@@ -81,3 +82,69 @@ def test_refused_report_says_not_analysed(refused):
     text = " ".join(_parse(render_html(refused, PNG, PNG, {}, {})).text)
     assert "Not analysed" in text and refused.gate.reason in text
     assert "No findings." in text and "No model card was provided." in text
+
+
+class _Alerts(HTMLParser):
+    """The text inside each element with role="alert", and of each level-note paragraph."""
+
+    def __init__(self):
+        super().__init__()
+        self.alerts: list[str] = []
+        self.notes: list[str] = []
+        self._into: list | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("role") == "alert":
+            self._into = self.alerts
+        elif "level-note" in (attrs.get("class") or ""):
+            self._into = self.notes
+        if self._into is not None and tag in ("div", "p"):
+            self._into.append("")
+
+    def handle_endtag(self, tag):
+        if tag in ("div", "p"):
+            self._into = None
+
+    def handle_data(self, data):
+        if self._into is not None:
+            self._into[-1] += data
+
+
+def _alerts(html: str) -> _Alerts:
+    parser = _Alerts()
+    parser.feed(html)
+    return parser
+
+
+def test_uncertain_input_gets_a_warning_banner_before_the_results(uncertain):
+    html = render_html(uncertain, PNG, PNG, {}, CARD)
+    page = _alerts(html)
+    warning = (f"Uncertain input: {UNCERTAIN_REASON}; check that this is a spine radiograph")
+    assert page.alerts == [warning]
+    assert html.index(warning) < html.index("<main>")
+    text = "".join(_parse(html).text)
+    assert "Input uncertain: " in text and "P(spine radiograph) = 0.550" in text
+    assert "Abnormal: P(abnormal) = 0.830" in text                  # analysed all the same
+
+
+def test_unconfirmed_levels_are_marked_and_explained_beside_the_findings(uncertain):
+    html = render_html(uncertain, PNG, PNG, {}, CARD)
+    for *_, level in FINDINGS:
+        assert f"<td>{level}?</td>" in html
+    assert _alerts(html).notes == ["? = levels counted, unconfirmed (lowest body taken as L5)"]
+
+
+def test_anchored_levels_are_named_as_they_are_with_their_anchor(radiograph):
+    a = make_analysis(radiograph, levels=LevelNaming(True, "C2 (dens)", "cervical"))
+    html = render_html(a, PNG, PNG, {}, CARD)
+    assert "<td>L3</td>" in html and "L3?" not in html
+    page = _alerts(html)
+    assert page.alerts == [] and page.notes == ["Levels anchored on the C2 (dens)."]
+    assert "Input accepted: " in "".join(_parse(html).text)
+
+
+def test_refused_report_has_no_uncertain_banner(radiograph):
+    a = dataclasses.replace(make_refused(radiograph), levels=UNCONFIRMED)
+    page = _alerts(render_html(a, PNG, PNG, {}, {}))
+    assert page.alerts == [] and page.notes == []

@@ -10,7 +10,8 @@ import pytest
 from spinexr.report import (SCHEMA_VERSION, ResultValidationError, analysis_to_dict, load_schema,
                             validate_result, write_json)
 
-from report_factory import make_refused
+from report_factory import (CONFIRMED, UNCERTAIN_REASON, UNCONFIRMED, make_analysis,
+                            make_refused, make_uncertain)
 
 CONTRACT = ("schema_version", "image_id", "source", "gate", "triage", "findings", "vertebrae",
             "grades", "pack", "image_size", "spacing_mm", "timings", "outputs", "disclaimer")
@@ -36,8 +37,10 @@ def test_accepted_document_has_every_contract_key_and_validates(analysis):
 def test_refused_document_validates_with_null_triage(refused):
     doc = analysis_to_dict(refused)
     validate_result(doc)
-    assert doc["gate"] == {"accepted": False, "reason": refused.gate.reason,
+    assert doc["gate"] == {"accepted": False, "outcome": "refused", "uncertain": False,
+                           "p_spine": None, "reason": refused.gate.reason,
                            "checks": {"p_spine": 0.03}}
+    assert doc["warnings"] == [] and doc["levels"] is None
     assert doc["triage"] is None and doc["findings"] == [] and doc["grades"] == []
 
 
@@ -135,3 +138,100 @@ def test_malformed_uids_as_in_vindr_are_kept(analysis):
     doc = analysis_to_dict(analysis)
     doc["source"]["sop_instance_uid"] = "1.2.840.abc.5f3e"
     validate_result(doc)
+
+
+def test_schema_version_is_1_1():
+    assert SCHEMA_VERSION == "1.1"
+
+
+def test_accepted_document_has_no_warnings(analysis):
+    doc = analysis_to_dict(analysis)
+    assert (doc["gate"]["outcome"], doc["gate"]["uncertain"]) == ("accepted", False)
+    assert doc["warnings"] == [] and doc["levels"] is None
+
+
+def test_uncertain_document_carries_the_gate_warning_and_the_level_note(uncertain):
+    doc = analysis_to_dict(uncertain)
+    validate_result(doc)
+    gate = doc["gate"]
+    assert (gate["accepted"], gate["outcome"], gate["uncertain"]) == (True, "uncertain", True)
+    assert gate["p_spine"] == pytest.approx(0.55)
+    assert doc["warnings"] == [
+        f"Uncertain input: {UNCERTAIN_REASON}; check that this is a spine radiograph",
+        "Level naming: levels counted, unconfirmed (lowest body taken as L5)"]
+    assert doc["levels"] == {"confirmed": False, "anchor": "lowest body taken as L5",
+                             "region": "lumbar",
+                             "note": "levels counted, unconfirmed (lowest body taken as L5)"}
+    assert doc["findings"] and doc["triage"] is not None      # analysed all the same
+
+
+def test_confirmed_levels_are_recorded_without_a_warning(radiograph):
+    doc = analysis_to_dict(make_analysis(radiograph, levels=CONFIRMED))
+    validate_result(doc)
+    assert doc["levels"]["note"] == "levels anchored on the sacrum"
+    assert doc["levels"]["confirmed"] is True and doc["warnings"] == []
+
+
+def test_unconfirmed_levels_warn_on_a_confirmed_input(radiograph):
+    doc = analysis_to_dict(make_analysis(radiograph, levels=UNCONFIRMED))
+    assert doc["gate"]["outcome"] == "accepted"
+    assert doc["warnings"] == ["Level naming: levels counted, unconfirmed "
+                               "(lowest body taken as L5)"]
+
+
+@pytest.mark.parametrize("reason, warning", [
+    ("uncertain input: could not confirm a spine radiograph (P(spine) 0.41, 4 bodies); "
+     "analysed anyway: check that this is a spine radiograph",
+     "Uncertain input: could not confirm a spine radiograph (P(spine) 0.41, 4 bodies); "
+     "analysed anyway: check that this is a spine radiograph"),
+    ("uncertain input: header says CHEST, but the image looks like a spine radiograph "
+     "(P(spine) 0.91); analysed anyway: check the body part",
+     "Uncertain input: header says CHEST, but the image looks like a spine radiograph "
+     "(P(spine) 0.91); analysed anyway: check the body part"),
+    ("p_spine 0.5.", "Uncertain input: p_spine 0.5; check that this is a spine radiograph"),
+    ("", "Uncertain input: the gate could not confirm a spine radiograph; "
+         "check that this is a spine radiograph"),
+])
+def test_the_gate_reason_is_worded_once(radiograph, reason, warning):
+    """The gate's reasons open with "uncertain input:" and may ask for a check themselves."""
+    assert analysis_to_dict(make_uncertain(radiograph, reason=reason))["warnings"][0] == warning
+
+
+def test_version_1_0_documents_still_validate(analysis):
+    """1.1 only adds optional keys: a document written by 1.0 is still valid."""
+    doc = analysis_to_dict(analysis)
+    doc["schema_version"] = "1.0"
+    del doc["warnings"], doc["levels"]
+    for key in ("outcome", "uncertain", "p_spine"):
+        del doc["gate"][key]
+    validate_result(doc)
+
+
+@pytest.mark.parametrize("gate, message", [
+    ({"accepted": False, "outcome": "uncertain"}, r"\$\.gate\.outcome: 'refused' was expected"),
+    ({"accepted": False, "uncertain": True}, r"\$\.gate\.uncertain: False was expected"),
+    ({"accepted": True, "outcome": "refused"}, r"\$\.gate\.outcome: 'refused' is not one of"),
+    ({"uncertain": True, "outcome": "accepted"}, r"\$\.gate\.outcome: 'uncertain' was expected"),
+    ({"uncertain": False, "outcome": "uncertain"}, r"\$\.gate\.uncertain: True was expected"),
+    ({"outcome": "maybe"}, r"\$\.gate\.outcome: 'maybe' is not one of"),
+    ({"p_spine": 1.2}, r"\$\.gate\.p_spine"),
+])
+def test_inconsistent_gate_outcomes_fail(uncertain, gate, message):
+    doc = analysis_to_dict(uncertain)
+    doc["gate"].update(gate)
+    if not doc["gate"]["accepted"]:
+        doc.update(triage=None, findings=[], grades=[])
+    with pytest.raises(ResultValidationError, match=message):
+        validate_result(doc)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("warnings", [""], r"\$\.warnings\[0\]: '' should be non-empty"),
+    ("warnings", "careful", r"\$\.warnings: 'careful' is not of type 'array'"),
+    ("levels", {"confirmed": False}, r"\$\.levels"),
+])
+def test_bad_warnings_and_levels_fail(uncertain, key, value, message):
+    doc = analysis_to_dict(uncertain)
+    doc[key] = value
+    with pytest.raises(ResultValidationError, match=message):
+        validate_result(doc)

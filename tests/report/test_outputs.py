@@ -65,3 +65,21 @@ def test_a_header_of_another_image_writes_nothing(analysis, radiograph, tmp_path
     with pytest.raises(ConfigError, match="SOP Instance"):
         write_outputs(analysis, other, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_every_output_of_an_uncertain_input_carries_the_warning(uncertain, radiograph):
+    from io import BytesIO
+
+    from spinexr.report import render_outputs
+
+    files = render_outputs(uncertain, radiograph)
+    doc = json.loads(files["result.json"])
+    validate_result(doc)
+    warning = doc["warnings"][0]
+    assert warning.startswith("Uncertain input: ") and doc["gate"]["outcome"] == "uncertain"
+    assert warning in files["report.html"].decode("utf-8")
+    sr, gsps, sc = (pydicom.dcmread(BytesIO(files[n])) for n in ("sr.dcm", "gsps.dcm", "sc.dcm"))
+    for ds in (sr, gsps, sc):
+        assert "UNCERTAIN INPUT" in ds.SeriesDescription
+    assert warning in sc.ImageComments
+    assert any(ann.GraphicLayer == "SPINEXR_WARNING" for ann in gsps.GraphicAnnotationSequence)

@@ -1,13 +1,17 @@
 """The overlay: class colours on the box edges, the synthetic banner, heatmap, downscaling."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
-from report_factory import FINDINGS, make_analysis
+from report_factory import (CONFIRMED, FINDINGS, UNCONFIRMED, make_analysis, make_refused,
+                            make_uncertain)
 
 from spinexr.errors import ConfigError
-from spinexr.report import CLASS_COLORS, class_color, render_overlay
-from spinexr.report.overlay import BANNER_BACKGROUND, blend_heatmap, colormap
+from spinexr.report import CLASS_COLORS, class_color, overlay, render_overlay
+from spinexr.report.overlay import (BANNER_BACKGROUND, LEGEND_BACKGROUND, WARNING_BACKGROUND,
+                                    blend_heatmap, colormap)
 from spinexr.types import PackInfo
 
 CLINICAL = PackInfo("real", "1.0", False)
@@ -84,3 +88,70 @@ def test_blend_heatmap_resizes_and_checks_arguments():
         blend_heatmap(rgb, np.ones((4, 3)), alpha=2.0)
     with pytest.raises(ConfigError, match="pixels must be"):
         render_overlay(np.zeros((4, 4, 3)), None)
+
+
+def _share(row: np.ndarray, colour) -> float:
+    """Fraction of the pixels of an (W, 3) row that have ``colour``."""
+    return float((row == np.array(colour, np.uint8)).all(axis=1).mean())
+
+
+def _drawn_labels(monkeypatch, pixels, a) -> list[str]:
+    texts: list[str] = []
+    real = overlay._label
+    monkeypatch.setattr(overlay, "_label", lambda draw, rect, text, *rest:
+                        texts.append(text) or real(draw, rect, text, *rest))
+    render_overlay(pixels, a)
+    return texts
+
+
+def test_uncertain_input_gets_an_amber_warning_at_the_top(radiograph):
+    out = render_overlay(radiograph.pixels, make_uncertain(radiograph, pack=CLINICAL,
+                                                           levels=None))
+    assert _share(out[1], WARNING_BACKGROUND) > 0.5
+    assert (out[4:20].max(axis=2) < 60).sum() > 30                      # black text on it
+    assert _share(out[-1], WARNING_BACKGROUND) == 0.0
+
+
+def test_warning_goes_below_the_synthetic_banner(radiograph):
+    out = render_overlay(radiograph.pixels, make_uncertain(radiograph, levels=None))
+    assert _share(out[1], BANNER_BACKGROUND) > 0.9
+    rows = [_share(r, WARNING_BACKGROUND) > 0.5 for r in out[:120]]
+    first = rows.index(True)
+    assert first > 10 and all(_share(r, BANNER_BACKGROUND) > 0.5 for r in out[1:first - 1])
+
+
+def test_unconfirmed_levels_end_with_a_question_mark_and_get_a_legend(radiograph, monkeypatch):
+    a = make_analysis(radiograph, pack=CLINICAL, levels=UNCONFIRMED)
+    labels = _drawn_labels(monkeypatch, radiograph.pixels, a)
+    assert sorted(labels) == sorted(f"{label} {score:.2f} {level}?"
+                                    for *_, label, score, level in FINDINGS)
+    out = render_overlay(radiograph.pixels, a)
+    assert _share(out[1], LEGEND_BACKGROUND) > 0.5
+    assert _share(out[1], WARNING_BACKGROUND) == 0.0                     # accepted: no warning
+
+
+def test_confirmed_levels_are_drawn_as_they_are_without_a_legend(radiograph, monkeypatch):
+    a = make_analysis(radiograph, pack=CLINICAL, levels=CONFIRMED)
+    assert "Osteophytes 0.91 L3" in _drawn_labels(monkeypatch, radiograph.pixels, a)
+    plain = render_overlay(radiograph.pixels, make_analysis(radiograph, pack=CLINICAL))
+    np.testing.assert_array_equal(render_overlay(radiograph.pixels, a), plain)
+
+
+def test_refused_overlay_shows_no_caution(radiograph):
+    a = dataclasses.replace(make_refused(radiograph), pack=CLINICAL, levels=UNCONFIRMED)
+    out = render_overlay(radiograph.pixels, a)
+    assert _share(out[1], LEGEND_BACKGROUND) == 0.0 and _share(out[1], WARNING_BACKGROUND) == 0.0
+
+
+def test_long_cautions_wrap_to_the_width():
+    from PIL import Image, ImageDraw
+
+    draw = ImageDraw.Draw(Image.new("RGB", (10, 10)))
+    font = overlay._font(12)
+    text = "UNCERTAIN INPUT: spine content not confirmed (p_spine=0.55, between 0.30 and 0.80)"
+    lines = overlay._wrap(draw, text, font, 120)
+    assert len(lines) > 1 and " ".join(lines) == text
+    for line in lines:
+        x0, _, x1, _ = draw.textbbox((0, 0), line, font=font)
+        assert x1 - x0 <= 120 or " " not in line
+    assert overlay._ascii("p \u2014 ca\u00f1a \u2192") == "p - cana ?"

@@ -9,6 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import SecondaryCaptureImageStorage
+from report_factory import UNCERTAIN_REASON, UNCONFIRMED, make_analysis
 
 from spinexr.errors import ConfigError
 from spinexr.report import make_sc, render_overlay
@@ -37,6 +38,7 @@ def test_sc_holds_the_overlay_in_the_source_study(analysis, radiograph):
     assert list(sc.PatientOrientation) == list(h.PatientOrientation)
     assert [float(v) for v in sc.PixelSpacing] == pytest.approx(list(radiograph.spacing_mm))
     assert sc.Manufacturer == "spinexr" and "demo-phantom" in sc.DerivationDescription
+    assert "ImageComments" not in sc and "UNCERTAIN" not in sc.SeriesDescription
 
 
 def test_shrunk_overlay_gets_scaled_spacing(analysis, radiograph):
@@ -58,3 +60,26 @@ def test_raster_input_and_bad_overlays_are_refused(analysis, radiograph, png_rad
         make_sc(analysis, png_radiograph, np.zeros((256, 200, 3), np.uint8))
     with pytest.raises(ConfigError, match="uint8"):
         make_sc(analysis, radiograph, np.zeros((256, 200), np.uint8))
+
+
+def test_uncertain_sc_says_so_in_its_pixels_and_its_header(uncertain, radiograph):
+    from spinexr.report.overlay import WARNING_BACKGROUND
+
+    overlay = render_overlay(radiograph.pixels, uncertain)
+    sc = _read_back(make_sc(uncertain, radiograph, overlay))
+    np.testing.assert_array_equal(sc.pixel_array, overlay)
+    amber = (sc.pixel_array == np.array(WARNING_BACKGROUND, np.uint8)).all(axis=2)
+    assert amber[:120].any(axis=1).sum() > 10                      # the warning band, burnt in
+    assert sc.SeriesDescription == "spinexr AI overlay (SC) UNCERTAIN INPUT SYNTHETIC-TRAINED"
+    assert sc.DerivationDescription.startswith(f"UNCERTAIN INPUT: {UNCERTAIN_REASON}. Overlay")
+    assert sc.ImageComments == (
+        f"Uncertain input: {UNCERTAIN_REASON}; check that this is a spine radiograph. "
+        "Level naming: levels counted, unconfirmed (lowest body taken as L5).")
+
+
+def test_unconfirmed_levels_alone_are_noted_in_image_comments(radiograph):
+    a = make_analysis(radiograph, levels=UNCONFIRMED)
+    sc = _read_back(make_sc(a, radiograph, render_overlay(radiograph.pixels, a)))
+    assert sc.ImageComments == ("Level naming: levels counted, unconfirmed "
+                                "(lowest body taken as L5).")
+    assert sc.DerivationDescription.startswith("Overlay of AI findings")

@@ -11,7 +11,8 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import ComprehensiveSRStorage
-from report_factory import FINDINGS, make_analysis, make_refused
+from report_factory import (CONFIRMED, FINDINGS, UNCERTAIN_REASON, UNCONFIRMED, make_analysis,
+                            make_refused, make_uncertain)
 
 from spinexr.errors import ConfigError
 from spinexr.report import codes, make_sr
@@ -165,3 +166,64 @@ def test_unknown_label_and_level_keep_their_text(radiograph):
     assert codes.label_from_code(group.finding_type) == "Other lesions"
     assert group.finding_sites == []
     assert group.tracking_identifier == "Finding 1: Fracture at L9"
+
+
+def _comments(group) -> list[str]:
+    return [i.TextValue for i in group[0].ContentSequence if i.ValueType == "TEXT"
+            and i.ConceptNameCodeSequence[0].CodeValue == codes.COMMENT.value]
+
+
+def test_uncertain_input_gets_its_own_verdict_and_the_warning_as_a_comment(uncertain,
+                                                                            radiograph):
+    sr = _read_back(make_sr(uncertain, radiograph.header))
+    group = _image_group(sr)
+    evaluations = _evaluations(group)
+    assert evaluations["GATE"] == "UNCERTAIN"
+    assert evaluations["TRIAGE"] == codes.ABNORMAL.value          # analysed all the same
+    (gate,) = [q for q in group.get_qualitative_evaluations() if q.name.value == "GATE"]
+    assert gate.value.scheme_designator == "99SPINEXR"
+    comments = _comments(group)
+    assert comments[0] == (f"Uncertain input: {UNCERTAIN_REASON}; "
+                           "check that this is a spine radiograph")
+    assert comments[1] == "Level naming: levels counted, unconfirmed (lowest body taken as L5)"
+    assert comments[2].startswith(f"UNCERTAIN INPUT: {UNCERTAIN_REASON}. Triage ABNORMAL")
+    assert len(sr.content.get_planar_roi_measurement_groups()) == len(FINDINGS)
+    assert "UNCERTAIN INPUT" in sr.SeriesDescription
+
+
+def test_unconfirmed_levels_carry_the_qualifier_in_every_finding_group(radiograph):
+    a = make_analysis(radiograph, levels=UNCONFIRMED)
+    sr = _read_back(make_sr(a, radiograph.header))
+    assert _evaluations(_image_group(sr))["GATE"] == "ACCEPTED"
+    groups = sr.content.get_planar_roi_measurement_groups()
+    for group, (*_, label, _score, level) in zip(groups, FINDINGS):
+        assert group.tracking_identifier.endswith(f"{label} at {level}?")
+        assert [codes.level_from_code(s.value) for s in group.finding_sites] == [level]
+        assert _comments(group) == ["Level naming: levels counted, unconfirmed "
+                                    "(lowest body taken as L5)"]
+
+
+def test_confirmed_levels_and_findings_without_a_level_carry_no_qualifier(radiograph):
+    sr = _read_back(make_sr(make_analysis(radiograph, levels=CONFIRMED), radiograph.header))
+    for group, (*_, label, _score, level) in zip(
+            sr.content.get_planar_roi_measurement_groups(), FINDINGS):
+        assert group.tracking_identifier.endswith(f"at {level}") and _comments(group) == []
+    a = make_analysis(radiograph, levels=UNCONFIRMED,
+                      findings=((5.0, 5.0, 20.0, 20.0, "Osteophytes", 0.7, None),))
+    (group,) = _read_back(make_sr(a, radiograph.header)).content \
+        .get_planar_roi_measurement_groups()
+    assert group.tracking_identifier == "Finding 1: Osteophytes" and _comments(group) == []
+
+
+def test_refused_input_keeps_its_verdict_whatever_the_level_naming(radiograph):
+    a = dataclasses.replace(make_refused(radiograph), levels=UNCONFIRMED)
+    group = _image_group(_read_back(make_sr(a, radiograph.header)))
+    assert _evaluations(group) == {"GATE": "REFUSED"}
+    assert _comments(group) == [f"Input refused by the gate: {a.gate.reason}"]
+
+
+def test_uncertain_comment_is_folded_to_the_character_set(radiograph):
+    a = make_uncertain(radiograph, reason="p_spine 0.5 \u2014 lateral?")
+    comments = _comments(_image_group(_read_back(make_sr(a, radiograph.header))))
+    assert comments[0] == ("Uncertain input: p_spine 0.5 - lateral?; "
+                           "check that this is a spine radiograph")

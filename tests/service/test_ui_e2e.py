@@ -7,6 +7,7 @@ import os
 import shutil
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pydicom
@@ -24,7 +25,7 @@ from spinexr.models.ensemble import TriageEnsemble  # noqa: E402
 from spinexr.phantom import XrayConfig, generate_xray, xray_to_dicom  # noqa: E402
 from spinexr.service.app import create_app  # noqa: E402
 from spinexr.service.settings import Settings  # noqa: E402
-from spinexr.types import Box  # noqa: E402
+from spinexr.types import Box, GateResult, LevelNaming  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -96,11 +97,28 @@ class _Pack:
         return self.manifest["models"][key]
 
 
+UNCERTAIN_REASON = "spine content not confirmed (p_spine=0.55)"
+
+
+class _UncertainAnalyzer(Analyzer):
+    """The stand-in pack's analyses, each turned into an uncertain input whose levels were
+    counted, unconfirmed (what the three-outcome gate gives an image it cannot confirm)."""
+
+    def analyze_batch(self, images):
+        return [replace(a, gate=GateResult(True, UNCERTAIN_REASON, a.gate.checks,
+                                           uncertain=True, p_spine=0.55),
+                        levels=LevelNaming(False, "lowest body taken as L5", "lumbar"))
+                if a.gate.accepted else a for a in super().analyze_batch(images)]
+
+
 @pytest.fixture()
-def base_url(tmp_path):
-    """The real app on a free loopback port, served by uvicorn in a background thread."""
+def base_url(tmp_path, request):
+    """The real app on a free loopback port, served by uvicorn in a background thread; the
+    analyzer is the stand-in pack's, or ``_UncertainAnalyzer`` when parametrized "uncertain"."""
     settings = Settings(data_dir=tmp_path / "data", auth_required=False, rate_limit_per_minute=0)
-    app = create_app(settings, analyzer=Analyzer(_Pack()))
+    kind = getattr(request, "param", "plain")
+    app = create_app(settings, analyzer=(_UncertainAnalyzer if kind == "uncertain"
+                                         else Analyzer)(_Pack()))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                            lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -150,6 +168,7 @@ def test_upload_boxes_toggle_and_sr_download(page, tmp_path):
     expect(page.locator("[data-testid=intended-use]")).to_contain_text("end-to-end tests")
     expect(page.locator("[data-testid=finding-row]")).to_have_count(3)
     expect(page.locator("[data-testid=history-item]")).to_have_count(1)
+    expect(page.locator("[data-testid=warnings]")).to_be_hidden()
 
     boxes.first.focus()                                   # keyboard: focus shows the label
     expect(page.locator("[data-testid=tooltip]")).to_contain_text("Disc space narrowing")
@@ -186,4 +205,30 @@ def test_refused_image_shows_the_gate_reason(page, tmp_path):
     expect(page.locator("[data-testid=refused-reason]")).not_to_be_empty()
     expect(page.locator("[data-testid=box]")).to_have_count(0)
     expect(page.locator("[data-testid=triage-none]")).to_contain_text("refused")
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("base_url", ["uncertain"], indirect=True)
+def test_uncertain_input_shows_the_warning_and_the_level_note(page, tmp_path):
+    src = tmp_path / "image.dcm"
+    xray_to_dicom(generate_xray(3, XrayConfig(size=(256, 200)))).save_as(
+        src, enforce_file_format=True)
+    expect = sync_api.expect
+    page.set_input_files("[data-testid=file-input]", str(src))
+    expect(page.locator("[data-testid=result]")).to_have_attribute("data-ready", "true",
+                                                                   timeout=60_000)
+    warnings = page.locator("[data-testid=warnings-list] li")
+    expect(page.locator("[data-testid=warnings]")).to_be_visible()
+    expect(warnings.first).to_have_text(
+        f"Uncertain input: {UNCERTAIN_REASON}; check that this is a spine radiograph")
+    expect(warnings.nth(1)).to_contain_text("levels counted, unconfirmed")
+    expect(page.locator("[data-testid=level-note]")).to_have_text(
+        "? = levels counted, unconfirmed (lowest body taken as L5)")
+    expect(page.locator("[data-testid=status]")).to_contain_text("UNCERTAIN INPUT")
+    expect(page.locator("[data-testid=box]")).to_have_count(3)         # analysed all the same
+    expect(page.locator("[data-testid=refused]")).to_be_hidden()
+    rows = page.locator("[data-testid=finding-row]")
+    expect(rows.first.locator("td").nth(2)).to_have_text("L2-L3?")
+    page.locator("[data-testid=box]").first.focus()
+    expect(page.locator("[data-testid=tooltip]")).to_contain_text("level L2-L3?")
     assert page.problems == []

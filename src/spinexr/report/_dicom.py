@@ -11,6 +11,7 @@ import numpy as np
 from pydicom import Dataset
 
 from spinexr.errors import ConfigError
+from spinexr.report import notices
 from spinexr.types import Analysis, Box
 
 MANUFACTURER = "spinexr"
@@ -116,25 +117,40 @@ def rectangle(box: Box, width: int, height: int) -> np.ndarray:
 
 
 def finding_text(label: str, score: float, level: str | None) -> str:
-    """The human-readable tag of a finding: ``"Osteophytes 0.91 L4"``."""
+    """The human-readable tag of a finding: ``"Osteophytes 0.91 L4"`` (``level`` as printed,
+    e.g. ``"L4?"`` from :func:`~spinexr.report.notices.level_label`)."""
     return f"{label} {score:.2f}" + (f" {level}" if level else "")
 
 
-def triage_text(a: Analysis) -> str:
-    """One line on the gate and the triage verdict, for SR comments and GSPS text."""
+def verdict_lines(a: Analysis) -> list[str]:
+    """The gate and triage verdict as lines, most important first: for an uncertain input
+    ``"UNCERTAIN INPUT: <reason>"``, then the triage sentence (GSPS draws one per line)."""
     if not a.gate.accepted:
-        return f"Input refused by the gate: {a.gate.reason}"
+        return [f"Input refused by the gate: {a.gate.reason}"]
     t = a.triage
     if t is None:
-        return "No triage result."
-    verdict = "ABNORMAL" if t.abnormal else "NORMAL"
-    return (f"Triage {verdict}: P(abnormal) = {t.probability:.3f} at operating point "
-            f"'{t.operating_point}' (threshold {t.threshold:.3f}); {len(a.findings)} finding(s).")
+        sentence = "No triage result."
+    else:
+        verdict = "ABNORMAL" if t.abnormal else "NORMAL"
+        sentence = (f"Triage {verdict}: P(abnormal) = {t.probability:.3f} at operating point "
+                    f"'{t.operating_point}' (threshold {t.threshold:.3f}); "
+                    f"{len(a.findings)} finding(s).")
+    warning = notices.uncertain_line(a)
+    return [f"{warning}.", sentence] if warning else [sentence]
+
+
+def triage_text(a: Analysis) -> str:
+    """One line on the gate and the triage verdict, for SR comments: :func:`verdict_lines`
+    joined, so an uncertain input's line starts ``"UNCERTAIN INPUT: <reason>."``."""
+    return " ".join(verdict_lines(a))
 
 
 def series_description(a: Analysis, what: str) -> str:
-    """Series Description of a derived object, flagged when the pack is synthetic-trained."""
-    return (f"spinexr {what}" + (" SYNTHETIC-TRAINED" if a.pack.synthetic else ""))[:64]
+    """Series Description of a derived object, flagged for an uncertain input and when the
+    pack is synthetic-trained (both fit in 64 characters for every ``what`` used)."""
+    uncertain = f" {notices.UNCERTAIN_TITLE}" if notices.is_uncertain(a) else ""
+    synthetic = " SYNTHETIC-TRAINED" if a.pack.synthetic else ""
+    return f"spinexr {what}{uncertain}{synthetic}"[:64]
 
 
 def pack_text(a: Analysis) -> str:

@@ -26,9 +26,9 @@ clinical deployment.
 
 Private codes (scheme ``99SPINEXR``, version 1): the three lesion classes for which no SNOMED CT
 concept could be confirmed offline (``DSN`` disc space narrowing, ``FSTEN`` foraminal stenosis,
-``VCOLL`` vertebral collapse), the gate verdict (``GATE``, ``ACCEPTED``, ``REFUSED``), the
-image-level triage (``ABN-P``, ``MODEL-P``, ``TRIAGE``) and grades (``grade:<task>`` with values
-``grade:<task>:<index>``).
+``VCOLL`` vertebral collapse), the gate verdict (``GATE`` = ``ACCEPTED``, ``UNCERTAIN`` or
+``REFUSED``), the image-level triage (``ABN-P``, ``MODEL-P``, ``TRIAGE``) and grades
+(``grade:<task>`` with values ``grade:<task>:<index>``).
 """
 from __future__ import annotations
 
@@ -99,6 +99,10 @@ TRIAGE_RESULT = _private("TRIAGE", "Triage result at the operating point")
 GATE = _private("GATE", "Input gate verdict")
 GATE_ACCEPTED = _private("ACCEPTED", "Accepted for analysis")
 GATE_REFUSED = _private("REFUSED", "Refused, not analysed")
+GATE_UNCERTAIN = _private("UNCERTAIN", "Analysed, not confirmed as a spine radiograph")
+#: The gate verdict code of each :attr:`~spinexr.types.GateResult.outcome`.
+GATE_OUTCOME_CODES: dict[str, Code] = {"accepted": GATE_ACCEPTED, "uncertain": GATE_UNCERTAIN,
+                                       "refused": GATE_REFUSED}
 
 
 def lesion_code(label: str) -> Code:

@@ -3,11 +3,14 @@
 One graphic layer per lesion class present (layer colour = the overlay's class colour, as
 CIELab), one graphic annotation per finding: a closed POLYLINE rectangle and a text
 "label score level" just above it (or below, when the box touches the top edge), both in
-PIXEL units of the source image, with the same tracking id/UID. A ``SPINEXR_SUMMARY`` layer
-carries the gate/triage sentence and, for a synthetic-trained pack, the warning, in DISPLAY
-units. A presentation state replaces the image's own VOI, so the source's first Window
-Center/Width pair (else its first VOI LUT) becomes the softcopy VOI LUT; MONOCHROME1 sources
-get an INVERSE presentation LUT so the image displays as its modality intended.
+PIXEL units of the source image, with the same tracking id/UID; a level name counted,
+unconfirmed ends with "?" ("Osteophytes 0.91 L4?"). A ``SPINEXR_SUMMARY`` layer carries, in
+DISPLAY units, the triage sentence, the synthetic-pack warning and the legend of the "?" mark
+("? = levels counted, unconfirmed (...)"); an uncertain input gets "UNCERTAIN INPUT: <reason>"
+in amber on a ``SPINEXR_WARNING`` layer above everything, on the first line. A presentation
+state replaces the image's own VOI, so the source's first Window Center/Width pair (else its
+first VOI LUT) becomes the softcopy VOI LUT; MONOCHROME1 sources get an INVERSE presentation
+LUT so the image displays as its modality intended.
 """
 from __future__ import annotations
 
@@ -17,11 +20,14 @@ from pydicom.uid import generate_uid
 
 from spinexr.errors import ConfigError
 from spinexr.labels import canonical_lesion
-from spinexr.report import _dicom, codes
+from spinexr.report import _dicom, codes, notices
 from spinexr.report.overlay import BANNER_TEXT, class_color
 from spinexr.types import Analysis, Finding
 
 SUMMARY_LAYER = "SPINEXR_SUMMARY"
+WARNING_LAYER = "SPINEXR_WARNING"
+#: Display colour of the uncertain-input warning (amber).
+WARNING_COLOR = (255, 191, 0)
 
 
 def make_gsps(a: Analysis, source_header: Dataset) -> Dataset:
@@ -49,9 +55,9 @@ def make_gsps(a: Analysis, source_header: Dataset) -> Dataset:
                           f"{header.get('NumberOfFrames', 1)}")
     voi = _voi(header)
     layers = _layers(a)
-    annotations = [_annotation(n, f, header, layers[codes.lesion_layer(f.label)])
+    annotations = [_annotation(n, f, a, header, layers[codes.lesion_layer(f.label)])
                    for n, f in enumerate(a.findings, start=1)]
-    annotations.append(_summary(a, header, layers[SUMMARY_LAYER]))
+    annotations += _summary(a, header, layers)
     inverse = header.get("PhotometricInterpretation") == "MONOCHROME1"
     presentation = hd.PresentationLUTTransformation(
         presentation_lut_shape=hd.PresentationLUTShapeValues.INVERSE if inverse
@@ -96,6 +102,11 @@ def _layers(a: Analysis) -> dict:
     layers[SUMMARY_LAYER] = hd.pr.GraphicLayer(
         layer_name=SUMMARY_LAYER, order=len(layers) + 1, description="spinexr verdict",
         display_color=hd.color.CIELabColor.from_rgb(255, 255, 255))
+    if notices.is_uncertain(a):
+        layers[WARNING_LAYER] = hd.pr.GraphicLayer(
+            layer_name=WARNING_LAYER, order=len(layers) + 1,
+            description="uncertain input: not confirmed as a spine radiograph",
+            display_color=hd.color.CIELabColor.from_rgb(*WARNING_COLOR))
     return layers
 
 
@@ -111,7 +122,7 @@ def _text_box(f: Finding, width: int, height: int) -> tuple[float, float, float,
     return x1, y1, right, min(y2, y1 + strip)
 
 
-def _annotation(n: int, f: Finding, header: Dataset, layer):
+def _annotation(n: int, f: Finding, a: Analysis, header: Dataset, layer):
     import highdicom as hd
 
     width, height = int(header.Columns), int(header.Rows)
@@ -122,7 +133,8 @@ def _annotation(n: int, f: Finding, header: Dataset, layer):
         units=hd.pr.AnnotationUnitsValues.PIXEL,
         tracking_id=tracking_id, tracking_uid=tracking_uid)
     text = hd.pr.TextObject(
-        text_value=_dicom.encodable(_dicom.finding_text(f.label, f.score, f.level), header),
+        text_value=_dicom.encodable(_dicom.finding_text(
+            f.label, f.score, notices.level_label(f.level, a)), header),
         units=hd.pr.AnnotationUnitsValues.PIXEL,
         bounding_box=_text_box(f, width, height),
         text_justification=hd.pr.TextJustificationValues.LEFT,
@@ -131,19 +143,36 @@ def _annotation(n: int, f: Finding, header: Dataset, layer):
                                    graphic_objects=[graphic], text_objects=[text])
 
 
-def _summary(a: Analysis, header: Dataset, layer):
+def _summary(a: Analysis, header: Dataset, layers: dict) -> list:
+    """The verdict lines in DISPLAY units, one per row from the top: the uncertain-input
+    warning (own layer), the synthetic banner, the triage sentence, the level legend."""
     import highdicom as hd
 
-    lines = [_dicom.triage_text(a)]
+    lines = _dicom.verdict_lines(a)
+    warning = lines.pop(0) if notices.is_uncertain(a) else None
     if a.pack.synthetic:
         lines.insert(0, BANNER_TEXT)
-    texts = [hd.pr.TextObject(text_value=_dicom.encodable(line, header)[:1024],
-                              units=hd.pr.AnnotationUnitsValues.DISPLAY,
-                              bounding_box=(0.01, 0.01 + 0.05 * i, 0.99, 0.05 + 0.05 * i),
-                              text_justification=hd.pr.TextJustificationValues.LEFT)
-             for i, line in enumerate(lines)]
-    return hd.pr.GraphicAnnotation(referenced_images=[header], graphic_layer=layer,
-                                   text_objects=texts)
+    legend = notices.level_legend(a)
+    if legend:
+        lines.append(legend)
+    first = 1 if warning else 0
+    out = [hd.pr.GraphicAnnotation(
+        referenced_images=[header], graphic_layer=layers[SUMMARY_LAYER],
+        text_objects=[_display_text(line, first + i, header) for i, line in enumerate(lines)])]
+    if warning:
+        out.append(hd.pr.GraphicAnnotation(referenced_images=[header],
+                                           graphic_layer=layers[WARNING_LAYER],
+                                           text_objects=[_display_text(warning, 0, header)]))
+    return out
+
+
+def _display_text(line: str, row: int, header: Dataset):
+    import highdicom as hd
+
+    return hd.pr.TextObject(text_value=_dicom.encodable(line, header)[:1024],
+                            units=hd.pr.AnnotationUnitsValues.DISPLAY,
+                            bounding_box=(0.01, 0.01 + 0.05 * row, 0.99, 0.05 + 0.05 * row),
+                            text_justification=hd.pr.TextJustificationValues.LEFT)
 
 
 def _voi(header: Dataset):

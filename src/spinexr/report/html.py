@@ -6,6 +6,7 @@ import base64
 from html import escape
 from typing import Any, Mapping
 
+from spinexr.report import notices
 from spinexr.report._dicom import software_version
 from spinexr.report.json_out import disclaimer
 from spinexr.report.overlay import BANNER_TEXT, class_color
@@ -18,6 +19,10 @@ h1{font-size:1.4rem;margin:0 0 .3rem}h2{font-size:1.1rem;margin:1.6rem 0 .5rem;
 border-bottom:1px solid #ccc}
 .banner{background:#000;color:#fff;font-weight:700;padding:.6rem 1rem;margin:.8rem 0;
 letter-spacing:.03em}
+.uncertain{background:#ffbf00;color:#000;font-weight:700;padding:.6rem 1rem;margin:.8rem 0;
+border:3px solid #000}
+.level-note{font-size:.9rem;margin:.4rem 0}.level-note.unconfirmed{font-weight:600;
+color:#8a4b00}
 .verdict{font-size:1.1rem;font-weight:600;padding:.4rem .8rem;display:inline-block}
 .abnormal{background:#d55e00;color:#fff}.normal{background:#009e73;color:#fff}
 .refused{background:#555;color:#fff}
@@ -69,6 +74,9 @@ def render_html(a: Analysis, image_png_bytes: bytes, overlay_png_bytes: bytes,
     ]
     if a.pack.synthetic:
         parts.append(f'<div class="banner">{escape(BANNER_TEXT)}</div>')
+    warning = notices.uncertain_warning(a)
+    if warning:
+        parts.append(f'<div class="uncertain" role="alert">{escape(warning)}</div>')
     parts += ["</header>", "<main>", _verdict(a), _images(image_png_bytes, overlay_png_bytes),
               _heatmaps(heatmaps), _findings(a), _triage(a), _grades(a), _gate(a),
               _card(card), "</main>",
@@ -112,13 +120,26 @@ def _findings(a: Analysis) -> str:
         size = ("&ndash;" if f.size_mm is None
                 else f"{f.size_mm[0]:.1f} &times; {f.size_mm[1]:.1f}")
         box = ", ".join(f"{v:.1f}" for v in f.box.as_list())
+        level = notices.level_label(f.level, a) or ""
         rows.append(f'<tr><td><span class="swatch" style="background:rgb({r},{g},{b})"></span>'
-                    f"{escape(f.label)}</td><td>{escape(f.level or '')}</td>"
+                    f"{escape(f.label)}</td><td>{escape(level)}</td>"
                     f'<td class="num">{f.score:.3f}</td><td class="num">{size}</td>'
                     f'<td class="num">[{box}]</td></tr>')
     return ("<section><h2>Findings</h2><table><thead><tr><th>Finding</th><th>Level</th>"
             "<th>Score</th><th>Size (mm, w &times; h)</th><th>Box [x1, y1, x2, y2] (px)</th>"
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>{_level_note(a)}</section>")
+
+
+def _level_note(a: Analysis) -> str:
+    """How the level names were found, under the findings: a "?" legend when counted,
+    unconfirmed."""
+    if a.levels is None or not any(f.level for f in a.findings):
+        return ""
+    legend = notices.level_legend(a)
+    if legend:
+        return f'<p class="level-note unconfirmed">{escape(legend)}</p>'
+    note = a.levels.note
+    return f'<p class="level-note muted">{escape(note[:1].upper() + note[1:])}.</p>'
 
 
 def _triage(a: Analysis) -> str:
@@ -152,13 +173,15 @@ def _grades(a: Analysis) -> str:
 
 
 def _gate(a: Analysis) -> str:
-    verdict = "accepted" if a.gate.accepted else "refused"
+    verdict = a.gate.outcome
+    p_spine = ("" if a.gate.p_spine is None
+               else f" (P(spine radiograph) = {_fmt(a.gate.p_spine)})")
     checks = "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>"
                      for k, v in a.gate.checks.items())
     table = (f"<table><thead><tr><th>Check</th><th>Value</th></tr></thead><tbody>{checks}"
              "</tbody></table>" if checks else "")
     return (f"<section><h2>Input gate</h2><p>Input <strong>{verdict}</strong>: "
-            f"{escape(a.gate.reason)}</p>{table}</section>")
+            f"{escape(a.gate.reason)}{p_spine}</p>{table}</section>")
 
 
 def _card(card: Mapping[str, Any]) -> str:

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from spinexr.errors import FileAccessError, SpinexrError
-from spinexr.types import Analysis, Box, Finding, Grade, TriageResult
+from spinexr.report import notices
+from spinexr.types import Analysis, Box, Finding, GateResult, Grade, LevelNaming, TriageResult
 
-#: Version of the result.json contract written by this module.
-SCHEMA_VERSION = "1.0"
+#: Version of the result.json contract written by this module. 1.1 added ``gate.outcome``,
+#: ``gate.uncertain``, ``gate.p_spine``, ``warnings`` and ``levels``.
+SCHEMA_VERSION = "1.1"
 SCHEMA_RESOURCE = "schema/analysis-v1.schema.json"
 
 DISCLAIMER = ("spinexr is research software, not a medical device. Its output is not a diagnosis "
@@ -61,8 +63,10 @@ def analysis_to_dict(a: Analysis, *, source_path: str | None = None) -> dict:
     Returns:
         A JSON-ready dict: boxes ``[x1, y1, x2, y2]`` in source pixels, ``image_size``
         ``[width, height]``, ``spacing_mm`` ``[row, column]`` or ``None``, non-finite numbers
-        as ``None`` (which the schema rejects where a number is required). ``outputs`` is empty
-        and ``notes`` lists nothing until :func:`~spinexr.report.write_outputs` fills them.
+        as ``None`` (which the schema rejects where a number is required). ``warnings`` holds
+        the cautions of :func:`spinexr.report.notices.warnings` (uncertain input, levels
+        counted, unconfirmed). ``outputs`` is empty and ``notes`` lists nothing until
+        :func:`~spinexr.report.write_outputs` fills them.
     """
     src = a.source
     return {
@@ -75,8 +79,7 @@ def analysis_to_dict(a: Analysis, *, source_path: str | None = None) -> dict:
             "sop_instance_uid": src.sop_instance_uid,
             "sop_class_uid": src.sop_class_uid,
         },
-        "gate": {"accepted": bool(a.gate.accepted), "reason": str(a.gate.reason),
-                 "checks": _jsonable(dict(a.gate.checks))},
+        "gate": _gate(a.gate),
         "triage": _triage(a.triage) if a.triage is not None else None,
         "findings": [_finding(f) for f in a.findings],
         "vertebrae": [{"box": _box(v), "level": v.level, "score": _num(v.score)}
@@ -90,10 +93,23 @@ def analysis_to_dict(a: Analysis, *, source_path: str | None = None) -> dict:
                        if a.image_size is not None else None),
         "spacing_mm": _pair(a.spacing_mm),
         "timings": {str(k): _num(v) for k, v in a.timings.items()},
+        "levels": _levels(a.levels) if a.levels is not None else None,
+        "warnings": notices.warnings(a),
         "outputs": [],
         "notes": [],
         "disclaimer": disclaimer(a.pack.synthetic),
     }
+
+
+def _gate(g: GateResult) -> dict:
+    return {"accepted": bool(g.accepted), "outcome": g.outcome, "uncertain": bool(g.uncertain),
+            "p_spine": _num(g.p_spine), "reason": str(g.reason),
+            "checks": _jsonable(dict(g.checks))}
+
+
+def _levels(n: LevelNaming) -> dict:
+    return {"confirmed": bool(n.confirmed), "anchor": str(n.anchor), "region": str(n.region),
+            "note": n.note}
 
 
 def _triage(t: TriageResult) -> dict:

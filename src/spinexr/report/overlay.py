@@ -1,10 +1,12 @@
-"""Draw an analysis over its radiograph: boxes per class, labels, an optional heatmap and the
-synthetic-pack banner. Pure: arrays in, a new uint8 RGB array out (Pillow draws, its bundled
-default font writes; nothing is downloaded)."""
+"""Draw an analysis over its radiograph: boxes per class, labels, an optional heatmap, the
+synthetic-pack banner and the cautions (uncertain input, levels counted, unconfirmed). Pure:
+arrays in, a new uint8 RGB array out (Pillow draws, its bundled default font writes; nothing is
+downloaded)."""
 from __future__ import annotations
 
 import io
 import math
+import unicodedata
 from functools import lru_cache
 
 import numpy as np
@@ -12,6 +14,7 @@ import numpy as np
 from spinexr.errors import ConfigError
 from spinexr.io.preview import to_uint8
 from spinexr.labels import canonical_lesion
+from spinexr.report import notices
 from spinexr.types import Analysis, Heatmap
 
 #: Okabe-Ito colours (colour-blind safe), one per lesion class.
@@ -29,6 +32,12 @@ UNKNOWN_COLOR = (255, 255, 255)
 BANNER_TEXT = "SYNTHETIC-TRAINED MODEL - NOT FOR CLINICAL USE"   # ASCII: the bundled font has no em dash
 BANNER_BACKGROUND = (0, 0, 0)
 BANNER_FOREGROUND = (255, 255, 255)
+#: The uncertain-input warning: black on amber (as the GSPS warning layer).
+WARNING_BACKGROUND = (255, 191, 0)
+WARNING_FOREGROUND = (0, 0, 0)
+#: The legend of the "?" on level names counted, unconfirmed.
+LEGEND_BACKGROUND = (40, 40, 40)
+LEGEND_FOREGROUND = (255, 255, 255)
 #: Longest side of the drawn overlay; larger images are shrunk (boxes scaled with them).
 DEFAULT_MAX_SIDE = 2048
 
@@ -131,8 +140,11 @@ def render_overlay(pixels: np.ndarray, a: Analysis, *, heatmap: Heatmap | None =
 
     Returns:
         uint8 (H', W', 3) RGB, (H', W') = (H, W) unless shrunk. Each finding is an outline in
-        :func:`class_color` with a "label score level" tag; a black banner with
-        :data:`BANNER_TEXT` across the top when ``a.pack.synthetic``.
+        :func:`class_color` with a "label score level" tag (level ``"L4?"`` when counted,
+        unconfirmed); across the top, a black banner with :data:`BANNER_TEXT` when
+        ``a.pack.synthetic``, then, wrapped to the width, "UNCERTAIN INPUT: <reason>" on amber
+        for an uncertain input and the legend "? = levels counted, unconfirmed (...)" when a
+        drawn level is marked.
     """
     from PIL import Image, ImageDraw
 
@@ -145,16 +157,22 @@ def render_overlay(pixels: np.ndarray, a: Analysis, *, heatmap: Heatmap | None =
     sx, sy = w / float(a.image_size[0]), h / float(a.image_size[1])
     line = max(1, round(max(h, w) / 400))
     font = _font(int(np.clip(round(max(h, w) / 60), 9, 40)))
-    top_free = _banner_height(draw, w, font) if a.pack.synthetic else 0
+    banner = _banner_height(draw, w, font) if a.pack.synthetic else 0
+    strips = _notice_strips(draw, a, w, font)
+    top_free = banner + sum(_strip_height(draw, lines, font) for lines, _, _ in strips)
     ordered = sorted(a.findings, key=lambda f: f.score)          # best on top
     rects = [_pixel_rect(f.box.as_list(), sx, sy, w, h) for f in ordered]
     for f, rect in zip(ordered, rects):
         draw.rectangle(rect, outline=class_color(f.label), width=line)
     for f, rect in zip(ordered, rects):
-        text = f"{f.label} {f.score:.2f}" + (f" {f.level}" if f.level else "")
+        level = notices.level_label(f.level, a)
+        text = f"{f.label} {f.score:.2f}" + (f" {level}" if level else "")
         _label(draw, rect, text, class_color(f.label), font, w, line, top_free)
     if a.pack.synthetic:
         _banner(draw, w, font)
+    y = banner
+    for lines, background, foreground in strips:
+        y = _strip(draw, lines, y, w, (background, foreground), font)
     return np.array(img, dtype=np.uint8)
 
 
@@ -173,7 +191,8 @@ def _label(draw, rect, text: str, color, font, w: int, line: int, top_free: int)
     x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
     tw, th, pad = x1 - x0, y1 - y0, max(1, line)
     bh = th + 2 * pad
-    y = top - bh if top - bh >= top_free else top + line   # above the box, else inside it
+    # above the box, else inside it, below the banners (which are drawn over the top last)
+    y = top - bh if top - bh >= top_free else max(top + line, top_free)
     x = max(0, min(left, w - tw - 2 * pad))
     draw.rectangle((x, y, x + tw + 2 * pad - 1, y + bh - 1), fill=color)
     ink = (0, 0, 0) if (0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]) > 140 \
@@ -204,6 +223,59 @@ def _banner(draw, w: int, font) -> None:
         draw.text((max(2, (w - (bx1 - bx0)) // 2) - bx0, y - y0), text, fill=BANNER_FOREGROUND,
                   font=font)
         y += y1 - y0 + 4
+
+
+def _notice_strips(draw, a: Analysis, w: int, font) -> list[tuple[list[str], tuple, tuple]]:
+    """(wrapped lines, background, foreground) of each caution on ``a``, top to bottom."""
+    strips = []
+    for text, background, foreground in (
+            (notices.uncertain_line(a), WARNING_BACKGROUND, WARNING_FOREGROUND),
+            (notices.level_legend(a), LEGEND_BACKGROUND, LEGEND_FOREGROUND)):
+        if text:
+            strips.append((_wrap(draw, _ascii(text), font, w - 8), background, foreground))
+    return strips
+
+
+def _ascii(text: str) -> str:
+    """``text`` in the bundled font's repertoire: dashes and accents folded, the rest '?'."""
+    text = text.replace("\u2014", "-").replace("\u2013", "-")
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text)
+                     if not unicodedata.combining(c))
+    return folded.encode("ascii", errors="replace").decode("ascii")
+
+
+def _wrap(draw, text: str, font, width: int) -> list[str]:
+    """Greedy word wrap to ``width`` pixels (a longer single word keeps its own line)."""
+    lines, current = [], ""
+    for word in text.split():
+        trial = f"{current} {word}" if current else word
+        x0, _, x1, _ = draw.textbbox((0, 0), trial, font=font)
+        if current and x1 - x0 > width:
+            lines.append(current)
+            current = word
+        else:
+            current = trial
+    return lines + [current] if current else lines
+
+
+def _strip_height(draw, lines: list[str], font) -> int:
+    _, y0, _, y1 = draw.textbbox((0, 0), "Ag", font=font)
+    return len(lines) * (y1 - y0 + 4) + 4
+
+
+def _strip(draw, lines: list[str], top: int, w: int, colors: tuple, font) -> int:
+    """Draw left-aligned ``lines`` on a full-width band from ``top`` in ``colors``
+    (background, foreground); returns the band's bottom."""
+    background, foreground = colors
+    _, y0, _, y1 = draw.textbbox((0, 0), "Ag", font=font)
+    bottom = top + _strip_height(draw, lines, font)
+    draw.rectangle((0, top, w - 1, bottom - 1), fill=background)
+    y = top + 4
+    for text in lines:
+        bx0, _, _, _ = draw.textbbox((0, 0), text, font=font)
+        draw.text((4 - bx0, y - y0), text, fill=foreground, font=font)
+        y += y1 - y0 + 4
+    return bottom
 
 
 def png_bytes(image: np.ndarray, *, compress_level: int = 1) -> bytes:

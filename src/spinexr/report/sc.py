@@ -2,7 +2,10 @@
 
 Uncompressed RGB (highdicom 0.28.2 cannot write JPEG 2000 RGB Secondary Captures, and
 pydicom has no JPEG baseline encoder), Burned In Annotation YES, in the source study, with a
-Source Image Sequence pointing at the radiograph it was drawn on.
+Source Image Sequence pointing at the radiograph it was drawn on. The cautions burnt into the
+overlay (uncertain input, levels counted, unconfirmed) are also in the header: Series
+Description ("UNCERTAIN INPUT"), Derivation Description (which starts with the verdict line
+"UNCERTAIN INPUT: <reason>.") and Image Comments (every warning of result.json).
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pydicom import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from spinexr.errors import ConfigError
-from spinexr.report import _dicom
+from spinexr.report import _dicom, notices
 from spinexr.types import Analysis, Radiograph
 
 #: Stand-in passed to highdicom when the source has no usable Patient Orientation: highdicom
@@ -48,8 +51,13 @@ def make_sc(a: Analysis, image: Radiograph, overlay_rgb: np.ndarray) -> Dataset:
         sc.PatientOrientation = None
     sc.copy_patient_and_study_information(header)
     sc.BurnedInAnnotation = "YES"
+    warning = notices.uncertain_line(a)
     sc.DerivationDescription = _dicom.encodable(
-        f"Overlay of AI findings: {_dicom.pack_text(a)}", header)[:1024]
+        (f"{warning}. " if warning else "") + f"Overlay of AI findings: {_dicom.pack_text(a)}",
+        header)[:1024]
+    if notices.warnings(a):
+        sc.ImageComments = _dicom.encodable(" ".join(f"{w}." for w in notices.warnings(a)),
+                                            header)[:10240]
     sc.LossyImageCompression = "01" if header.get("LossyImageCompression") == "01" else "00"
     ref = Dataset()
     ref.ReferencedSOPClassUID = header.SOPClassUID

@@ -7,15 +7,21 @@ Content tree::
       Imaging Measurements
         Measurement Group (TID 1501): the image-level result, always present
           tracking id, algorithm id, source image
-          gate verdict (99SPINEXR GATE = ACCEPTED / REFUSED)
-          P(abnormal), threshold, each ensemble member's probability   [accepted only]
-          triage result (= SCT Normal / Abnormal), grades               [accepted only]
-          Comment: the gate reason / the triage sentence (TEXT; TID 1501 is extensible)
+          gate verdict (99SPINEXR GATE = ACCEPTED / UNCERTAIN / REFUSED)
+          P(abnormal), threshold, each ensemble member's probability   [analysed only]
+          triage result (= SCT Normal / Abnormal), grades               [analysed only]
+          Comment per warning (TEXT; TID 1501 is extensible): "Uncertain input: <reason>;
+            check that this is a spine radiograph", "Level naming: levels counted,
+            unconfirmed (<assumption>)"                                  [when they apply]
+          Comment: the gate reason / the triage sentence (TEXT)
         Measurement Group (TID 1410) per finding
-          tracking id "Finding <n>: <label> at <level>", algorithm id
+          tracking id "Finding <n>: <label> at <level>" (level "L4?" when counted,
+            unconfirmed), algorithm id
           Image Region: closed POLYLINE rectangle on the source image (SCOORD, pixels)
           Finding = lesion code; Finding Site = vertebra / disc code
           Probability (DCM 122157), width and height in mm when the spacing is known
+          Comment "Level naming: levels counted, unconfirmed (...)" beside an unconfirmed
+            Finding Site (TEXT)
 
 MeasurementReport needs at least one group, hence the image-level group even for a refused
 input; such an SR has no planar ROI groups.
@@ -25,7 +31,7 @@ from __future__ import annotations
 from pydicom import Dataset
 from pydicom.uid import generate_uid
 
-from spinexr.report import _dicom, codes
+from spinexr.report import _dicom, codes, notices
 from spinexr.types import Analysis, Finding
 
 
@@ -53,7 +59,7 @@ def make_sr(a: Analysis, source_header: Dataset) -> Dataset:
     groups = [_image_group(a, header, algo)]
     region_source = hd.sr.SourceImageForRegion(header.SOPClassUID, header.SOPInstanceUID)
     for n, finding in enumerate(a.findings, start=1):
-        groups.append(_roi_group(n, finding, header, region_source, algo))
+        groups.append(_roi_group(n, finding, a, header, region_source, algo))
     report = hd.sr.MeasurementReport(
         observation_context=_observation_context(a, header),
         procedure_reported=codes.PLAIN_RADIOGRAPHY,
@@ -107,7 +113,7 @@ def _image_group(a: Analysis, header: Dataset, algo):
     import highdicom as hd
 
     measurements, evaluations = [], [hd.sr.QualitativeEvaluation(
-        codes.GATE, codes.GATE_ACCEPTED if a.gate.accepted else codes.GATE_REFUSED)]
+        codes.GATE, codes.GATE_OUTCOME_CODES[a.gate.outcome])]
     t = a.triage if a.gate.accepted else None
     if t is not None:
         measurements += [_probability(codes.ABNORMALITY_PROBABILITY, t.probability),
@@ -130,13 +136,19 @@ def _image_group(a: Analysis, header: Dataset, algo):
         qualitative_evaluations=evaluations,
         source_images=[hd.sr.SourceImageForMeasurementGroup(header.SOPClassUID,
                                                             header.SOPInstanceUID)])
-    group[0].ContentSequence.append(hd.sr.TextContentItem(
-        name=codes.COMMENT, value=_dicom.encodable(_dicom.triage_text(a), header),
-        relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+    for text in [*notices.warnings(a), _dicom.triage_text(a)]:
+        group[0].ContentSequence.append(_comment(text, header))
     return group
 
 
-def _roi_group(n: int, f: Finding, header: Dataset, region_source, algo):
+def _comment(text: str, header: Dataset):
+    import highdicom as hd
+
+    return hd.sr.TextContentItem(name=codes.COMMENT, value=_dicom.encodable(text, header),
+                                 relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
+
+
+def _roi_group(n: int, f: Finding, a: Analysis, header: Dataset, region_source, algo):
     import highdicom as hd
 
     width, height = int(header.Columns), int(header.Rows)
@@ -150,10 +162,14 @@ def _roi_group(n: int, f: Finding, header: Dataset, region_source, algo):
                                            unit=codes.UNIT_MM),
                          hd.sr.Measurement(name=codes.HEIGHT, value=float(f.size_mm[1]),
                                            unit=codes.UNIT_MM)]
-    at = f" at {f.level}" if f.level else ""
-    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+    at = f" at {notices.level_label(f.level, a)}" if f.level else ""
+    group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
             uid=generate_uid(), identifier=_dicom.encodable(f"Finding {n}: {f.label}{at}", header)),
         referenced_region=region, finding_type=codes.lesion_code(f.label), algorithm_id=algo,
         finding_sites=[hd.sr.FindingSite(site)] if site is not None else None,
         measurements=measurements)
+    qualifier = notices.level_warning(a) if f.level else None
+    if qualifier:
+        group[0].ContentSequence.append(_comment(qualifier, header))
+    return group

@@ -111,7 +111,8 @@ async function showResult(r) {
   await showImage(r);
   const n = (r.findings || []).length;
   const decision = r.triage ? (r.triage.abnormal ? "abnormal" : "normal") : "no triage";
-  setStatus(accepted ? `Analysis ready: ${decision}, ${n} finding${n === 1 ? "" : "s"}.`
+  const uncertain = accepted && r.gate.outcome === "uncertain" ? " (UNCERTAIN INPUT)" : "";
+  setStatus(accepted ? `Analysis ready${uncertain}: ${decision}, ${n} finding${n === 1 ? "" : "s"}.`
     : `Image refused: ${$("refused-reason").textContent}`);
   $("result").dataset.ready = "true";
 }

@@ -47,6 +47,12 @@ export const pct = (p) => (p === null || p === undefined ? DASH : `${(100 * p).t
 export const num = (x, d = 2) => (x === null || x === undefined ? DASH : Number(x).toFixed(d));
 export const humanize = (k) => k.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
 
+/** Whether the level names of result ``r`` were counted from an assumed end of the column. */
+export const levelsUnconfirmed = (r) => Boolean(r && r.gate && r.gate.accepted && r.levels
+  && r.levels.confirmed === false);
+/** A level name as shown: ``"L4?"`` when counted, unconfirmed (as in overlay.png and GSPS). */
+export const levelText = (r, level) => (level && levelsUnconfirmed(r) ? `${level}?` : level);
+
 /** A table with a header row; ``rows`` are arrays of strings or nodes. */
 export function table(headers, rows, testid) {
   const cell = (c) => (c instanceof Node ? el("td", {}, c) : el("td", { text: c }));

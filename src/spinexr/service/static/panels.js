@@ -2,7 +2,8 @@
 
 import { analysisUrl, apiKey, saveAs } from "./api.js";
 import {
-  $, colorOf, DASH, el, fillKv, humanize, num, pct, showError, swatch, table,
+  $, colorOf, DASH, el, fillKv, humanize, levelsUnconfirmed, levelText, num, pct, showError,
+  swatch, table,
 } from "./dom.js";
 import { highlightBox } from "./viewer.js";
 
@@ -14,12 +15,22 @@ const RENDITIONS = [
 ];
 
 export function renderPanels(r) {
+  renderWarnings(r);
   renderTriage(r);
   renderFindings(r);
   renderGrades(r);
   renderDownloads(r);
   renderMetadata(r);
   $("disclaimer").textContent = r.disclaimer || "";
+}
+
+// ------------------------------------------------------------------ warnings
+/** result.json's ``warnings`` (uncertain input, levels counted, unconfirmed) above the image. */
+function renderWarnings(r) {
+  const warnings = Array.isArray(r.warnings) ? r.warnings : [];
+  $("warnings-list").replaceChildren(...warnings.map((w) => el("li", { text: w })));
+  $("warnings").hidden = !warnings.length;
+  $("warnings").dataset.outcome = (r.gate && r.gate.outcome) || "";
 }
 
 // ------------------------------------------------------------------ triage
@@ -72,7 +83,7 @@ function renderFindings(r) {
     const size = f.size_mm ? `${num(f.size_mm[0], 1)} \u00d7 ${num(f.size_mm[1], 1)}` : DASH;
     const row = el("tr", { "data-testid": "finding-row", "data-index": i, "data-label": f.label },
       el("td", {}, swatch(colorOf(f.label)), document.createTextNode(f.label)),
-      el("td", { text: num(f.score) }), el("td", { text: f.level || DASH }),
+      el("td", { text: num(f.score) }), el("td", { text: levelText(r, f.level) || DASH }),
       el("td", { text: size }));
     row.addEventListener("mouseenter", () => highlightBox(i, true));
     row.addEventListener("mouseleave", () => highlightBox(i, false));
@@ -82,6 +93,19 @@ function renderFindings(r) {
     rows.push(el("tr", {}, el("td", { colspan: 4, class: "muted", text: "No findings." })));
   }
   $("findings-body").replaceChildren(...rows);
+  renderLevelNote(r);
+}
+
+/** How the level names were found, under the findings table (when a finding has a level). */
+function renderLevelNote(r) {
+  const note = $("level-note");
+  const named = (r.findings || []).some((f) => f.level);
+  note.hidden = !(r.levels && r.levels.note && named);
+  if (note.hidden) return;
+  const unconfirmed = levelsUnconfirmed(r);
+  note.textContent = unconfirmed ? `? = ${r.levels.note}`
+    : `${r.levels.note.charAt(0).toUpperCase()}${r.levels.note.slice(1)}.`;
+  note.classList.toggle("unconfirmed", unconfirmed);
 }
 
 function renderGrades(r) {

@@ -4,7 +4,7 @@
 // never put in <img src>, so no blob: or data: URL is needed.
 
 import { analysisUrl, getBlob } from "./api.js";
-import { $, colorOf, el, num, svg, swatch } from "./dom.js";
+import { $, colorOf, el, levelText, num, svg, swatch } from "./dom.js";
 
 const VERTEBRAE = "__vertebrae__";
 const view = { result: null, hidden: new Set([VERTEBRAE]) };
@@ -95,8 +95,9 @@ function drawBoxes() {
   });
 }
 
-export function describe(f) {
-  return `${f.label}, score ${num(f.score)}${f.level ? `, level ${f.level}` : ""}`;
+export function describe(f, r = view.result) {
+  const level = f.level ? `, level ${levelText(r, f.level)}` : "";
+  return `${f.label}, score ${num(f.score)}${level}`;
 }
 
 function findingShape(f, i) {
@@ -119,7 +120,7 @@ function vertebraShape(v) {
   if (v.level) {
     const t = svg("text", { x: x1 - 4, y: (y1 + y2) / 2, "text-anchor": "end",
       "dominant-baseline": "middle", "font-size": Math.max(10, (y2 - y1) / 3), fill: "#e0e0e0" });
-    t.textContent = v.level;
+    t.textContent = levelText(view.result, v.level);
     g.append(t);
   }
   return g;
@@ -129,7 +130,7 @@ function showTip(target, f, i) {
   const tip = $("tooltip");
   tip.replaceChildren(el("strong", { text: f.label }),
     el("span", { text: `score ${num(f.score)}` }),
-    el("span", { text: f.level ? `level ${f.level}` : "level unknown" }));
+    el("span", { text: f.level ? `level ${levelText(view.result, f.level)}` : "level unknown" }));
   tip.hidden = false;
   const stage = $("stage").getBoundingClientRect();
   const box = target.getBoundingClientRect();
