@@ -44,7 +44,10 @@ class _Grader:
 
 
 class _Pack:
-    name, version, synthetic = "fake", "0.0", True
+    """A stand-in pack. ``synthetic`` is False so that its vertebra detector may judge input
+    (a detector trained on phantoms only is never trusted by the gate: see the test below)."""
+
+    name, version, synthetic = "fake", "0.0", False
 
     def __init__(self, logit, lesions, vertebrae):
         self.ens = TriageEnsemble({"a": _Member(logit)}, {"a": 1.0},
@@ -113,7 +116,16 @@ def test_accepted_image_gets_triage_levels_sizes_and_grades():
     (f,) = a.findings
     assert f.level == "L2-L3" and f.size_mm == (5.0, 2.4)     # 20 px x 0.25, 12 px x 0.2
     assert a.grades[0].task == "degeneration" and a.grades[0].label == "minimal"
-    assert a.pack.synthetic
+    assert a.gate.outcome == "accepted" and not a.pack.synthetic
+    assert a.levels is not None and not a.levels.confirmed and a.levels.region == "lumbar"
+
+
+def test_a_vertebra_detector_trained_on_phantoms_only_never_accepts_real_input():
+    pack = _Pack(logit=2.0, lesions=[LESION], vertebrae=_column(5))
+    pack.synthetic = True
+    a = Analyzer(pack).analyze(_image())
+    assert a.gate.outcome == "uncertain" and "synthetic phantoms" in a.gate.reason
+    assert a.pack.synthetic and a.triage is not None        # analysed, with the warning
 
 
 class _WindowCervical:
@@ -159,10 +171,19 @@ def test_a_grader_runs_only_on_the_spine_regions_it_applies_to():
 
 
 def test_too_few_vertebrae_is_refused_with_the_reason():
-    pack = _Pack(logit=2.0, lesions=[LESION], vertebrae=_column(2))
-    a = Analyzer(pack).analyze(_image())
+    far_apart = _column(2, gap=80.0)                 # two bodies, no disc space between them
+    pack = _Pack(logit=2.0, lesions=[LESION], vertebrae=far_apart)
+    a = Analyzer(pack).analyze(_image(body_part=None))
     assert not a.gate.accepted and "not a spine radiograph" in a.gate.reason
+    assert a.gate.checks["adjacent_body_pairs"] == 0
     assert a.triage is None and a.findings == () and pack.dets["lesions"].calls == 0
+
+
+def test_two_adjacent_bodies_of_a_coned_view_are_analysed_as_uncertain():
+    pack = _Pack(logit=2.0, lesions=[], vertebrae=_column(2))
+    a = Analyzer(pack).analyze(_image(body_part=None))
+    assert a.gate.outcome == "uncertain" and a.gate.checks["adjacent_body_pairs"] == 1
+    assert a.triage is not None and [v.level for v in a.vertebrae] == ["L5", "S1"]
 
 
 def test_dernet_rule_skips_detection_when_triage_is_normal():

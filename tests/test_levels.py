@@ -24,8 +24,23 @@ def test_lumbar_counts_up_from_the_sacrum_and_cervical_down_from_c2():
     cervical = assign_levels(boxes, "cervical")
     assert [b.level for b in cervical] == ["C2", "C3", "C4", "C5", "C6", "C7", "T1"]
     assert [b.level for b in assign_levels(boxes[:2], "lumbar-no-sacrum")] == ["L4", "L5"]
-    with pytest.raises(ConfigError, match="region 'thoracic'"):
-        assign_levels(boxes, "thoracic")
+    assert [b.level for b in assign_levels(boxes[:3], "thoracic")] == ["T10", "T11", "T12"]
+    assert [b.level for b in assign_levels(boxes[:2], "whole")] == ["L4", "L5"]
+    with pytest.raises(ConfigError, match="region 'sacral'"):
+        assign_levels(boxes, "sacral")
+
+
+def test_counted_names_say_what_was_assumed_and_are_unconfirmed():
+    from spinexr.levels import counted_naming, guess_region
+
+    naming = counted_naming("whole")
+    assert not naming.confirmed and naming.region == "whole"
+    assert naming.note == "levels counted, unconfirmed (lowest body taken as L5)"
+    assert counted_naming("cervical").anchor == "top body taken as C2"
+    assert guess_region(17, None) == "whole"
+    assert guess_region(17, "cervical") == "cervical"
+    assert guess_region(5, None) == "lumbar"
+    assert guess_region(5, None, default="cervical") == "cervical"
 
 
 def test_disc_and_vertebra_classes_by_hand():

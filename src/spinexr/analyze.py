@@ -23,15 +23,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from spinexr.errors import ConfigError
-from spinexr.labels import LESION_CLASSES, VERTEBRA_CLASS
-from spinexr.levels import assign_levels, level_of
+from spinexr.geometry import vertebra_chain
+from spinexr.labels import LESION_CLASSES
+from spinexr.levels import level_of
 from spinexr.types import (Analysis, Box, Finding, GateResult, Grade, Heatmap, PackInfo,
                            Radiograph, TriageResult)
 
 GATING = ("dernet", "vindr")
-#: BodyPartExamined values -> the region used to name levels.
-BODY_PART_REGION = {"CSPINE": "cervical", "NECK": "cervical", "LSPINE": "lumbar",
-                    "SSPINE": "lumbar", "LUMBAR": "lumbar", "TSPINE": "lumbar-no-sacrum"}
 
 
 @dataclass(frozen=True)
@@ -81,55 +79,29 @@ def _graders(pack) -> tuple[str, ...]:
                  and s.get("part") not in ("stenosis_grades",))
 
 
-def find_roles(pack, vertebrae_pack=None) -> _Roles:
-    vert = None
-    for candidate in (pack, vertebrae_pack):
-        if candidate is not None and vert is None:
-            key = _find_detector(candidate, [VERTEBRA_CLASS])
-            vert = (candidate, key) if key else None
-    return _Roles(lesion_detector=_find_detector(pack, LESION_CLASSES), vertebra_detector=vert,
-                  graders=_graders(pack))
+def find_roles(pack, vertebrae_pack=None, gate_detector=None) -> _Roles:
+    """The pack's roles; ``gate_detector`` is the gate's (pack, key), see
+    :class:`~spinexr.gate.runtime.InputGate`."""
+    return _Roles(lesion_detector=_find_detector(pack, LESION_CLASSES),
+                  vertebra_detector=gate_detector, graders=_graders(pack))
 
 
-def vertebra_chain(boxes: Sequence[Box]) -> list[Box]:
-    """The longest run of boxes stacked head to tail like a spine: consecutive centres no
-    further apart horizontally than 1.5 median widths, and vertically than 2.5 median heights."""
-    if not boxes:
-        return []
-    ordered = sorted(boxes, key=lambda b: b.center[1])
-    w = float(np.median([b.width for b in ordered]))
-    h = float(np.median([b.height for b in ordered]))
-    best: list[Box] = []
-    run = [ordered[0]]
-    for prev, cur in zip(ordered, ordered[1:]):
-        dx, dy = abs(cur.center[0] - prev.center[0]), cur.center[1] - prev.center[1]
-        if dx <= 1.5 * w and 0 < dy <= 2.5 * h:
-            run.append(cur)
-        else:
-            best, run = max(best, run, key=len), [cur]
-    return max(best, run, key=len)
+def gate_settings(cfg: AnalyzerConfig):
+    """The gate's settings from the analyzer's."""
+    from spinexr.gate.runtime import GateSettings
+
+    return GateSettings(min_vertebrae=cfg.gate_min_vertebrae, conf=cfg.gate_conf,
+                        min_strong=cfg.gate_min_strong, strong_conf=cfg.gate_strong_conf,
+                        min_side=cfg.gate_min_side, min_std=cfg.gate_min_std,
+                        min_gray_levels=cfg.gate_min_gray_levels,
+                        default_region=cfg.default_region)
 
 
 def image_checks(pixels: np.ndarray, cfg: AnalyzerConfig) -> tuple[bool, str, dict]:
     """Usable-image checks on the normalized pixels; (ok, reason, measured values)."""
-    h, w = pixels.shape
-    sample = pixels[:: max(1, h // 512), :: max(1, w // 512)]
-    std = float(sample.std())
-    saturated = float(np.mean((sample <= 0.001) | (sample >= 0.999)))
-    hist = np.bincount(np.clip((sample * 255).astype(np.int64), 0, 255).ravel(), minlength=256)
-    levels = int((hist > 1e-4 * sample.size).sum())
-    checks = {"width": w, "height": h, "std": round(std, 4), "saturated": round(saturated, 4),
-              "gray_levels": levels}
-    if min(h, w) < cfg.gate_min_side:
-        return False, f"unusable image: {w}x{h} px is below {cfg.gate_min_side} px", checks
-    if std < cfg.gate_min_std:
-        return False, f"unusable image: almost no contrast (std {std:.3f})", checks
-    if saturated > 0.9:
-        return False, f"unusable image: {saturated:.0%} of pixels are black or white", checks
-    if levels < cfg.gate_min_gray_levels:
-        return False, (f"not a radiograph: only {levels} grey levels in use, as in a graphic "
-                       "or test pattern"), checks
-    return True, "", checks
+    from spinexr.gate.runtime import image_checks as checks
+
+    return checks(pixels, gate_settings(cfg))
 
 
 #: Longer image side per pixel of a window-triage crop input (see Analyzer.decode_side).
@@ -148,8 +120,12 @@ class Analyzer:
     def __init__(self, pack, *, vertebrae_pack=None, config: AnalyzerConfig | None = None):
         self.config = config or AnalyzerConfig()
         self.pack = pack
-        self.roles = find_roles(pack, vertebrae_pack)
         dev = self.config.device
+        from spinexr.gate.runtime import InputGate
+
+        self.input_gate = InputGate.from_packs([vertebrae_pack, pack], gate_settings(self.config),
+                                               device=dev)
+        self.roles = find_roles(pack, vertebrae_pack, self.input_gate.detector_ref)
         self.triage_model = pack.triage(device=dev) if pack.manifest.get("ensemble") else None
         if self.triage_model is not None and \
                 self.config.operating_point not in self.triage_model.operating_points:
@@ -158,8 +134,7 @@ class Analyzer:
                               "operating_point")
         self.lesion_detector = (pack.detector(self.roles.lesion_detector, device=dev)
                                 if self.roles.lesion_detector else None)
-        vp = self.roles.vertebra_detector
-        self.vertebra_detector = vp[0].detector(vp[1], device=dev) if vp else None
+        self.vertebra_detector = self.input_gate.detector
         self.graders = {k: pack.grader(k, device=dev) for k in self.roles.graders}
         synthetic = pack.synthetic or bool(vertebrae_pack is not None and vertebrae_pack.synthetic)
         self.info = PackInfo(pack.name, pack.version, synthetic)
@@ -198,7 +173,7 @@ class Analyzer:
         """Analyse several radiographs, batching every model over the accepted ones."""
         timings: dict[str, float] = {}
         with _timed(timings, "gate"):
-            gates, chains = self._gate_batch(images)
+            gates, chains, namings = self._gate_batch(images)
         ok = [i for i, g in enumerate(gates) if g.accepted]
         pixels = [images[i].pixels for i in ok]
         bodies = [chains[i] for i in ok]
@@ -216,7 +191,7 @@ class Analyzer:
         for i, image in enumerate(images):
             j = ok.index(i) if i in ok else None
             results.append(self._assemble(image, gates[i], chains[i], j, triage, lesions,
-                                          grades, heatmaps, per_image))
+                                          grades, heatmaps, per_image, namings[i]))
         return results
 
     def gate(self, images: Sequence[Radiograph]) -> list[GateResult]:
@@ -226,41 +201,11 @@ class Analyzer:
 
     # ------------------------------------------------------------------ stages
     def _gate_batch(self, images: Sequence[Radiograph]
-                    ) -> tuple[list[GateResult], list[tuple[Box, ...]]]:
-        """Image checks for each image, then one batched vertebra-detector call for those that
-        passed them; returns the verdicts and the named vertebrae of each image."""
-        checked = [image_checks(im.pixels, self.config) for im in images]
-        todo = [i for i, (ok, _, _) in enumerate(checked) if ok]
-        found = (self.vertebra_detector.predict([images[i].pixels for i in todo],
-                                                conf=self.config.gate_conf)
-                 if self.vertebra_detector is not None and todo else [None] * len(todo))
-        boxes = dict(zip(todo, found))
-        results = [self._verdict(im, checked[i], boxes.get(i)) for i, im in enumerate(images)]
-        return [g for g, _ in results], [v for _, v in results]
-
-    def _verdict(self, image: Radiograph, checked: tuple[bool, str, dict],
-                 boxes: list[Box] | None) -> tuple[GateResult, tuple[Box, ...]]:
-        cfg = self.config
-        ok, reason, checks = checked
-        if not ok:
-            return GateResult(False, reason, checks), ()
-        if boxes is None:
-            return GateResult(True, "image checks passed; no vertebra detector in the pack, "
-                                    "spine content not verified", checks), ()
-        chain = vertebra_chain(boxes)
-        strong = sum((b.score or 0.0) >= cfg.gate_strong_conf for b in chain)
-        checks = {**checks, "vertebrae_detected": len(boxes), "vertebra_chain": len(chain),
-                  "vertebra_chain_confident": strong}
-        if len(chain) < cfg.gate_min_vertebrae or strong < cfg.gate_min_strong:
-            return GateResult(False, f"not a spine radiograph: found a column of {len(chain)} "
-                                     f"vertebral bodies, {strong} of them confidently (need "
-                                     f"{cfg.gate_min_vertebrae} and {cfg.gate_min_strong})",
-                              checks), ()
-        region = BODY_PART_REGION.get(str(image.meta.get("body_part_examined") or "").upper(),
-                                      cfg.default_region)
-        named = assign_levels(chain, region)
-        return GateResult(True, f"spine radiograph: {len(chain)} vertebral bodies in a column",
-                          {**checks, "level_region": region}), named
+                    ) -> tuple[list[GateResult], list[tuple[Box, ...]], list]:
+        """The gate's verdicts, the named vertebrae and the level naming of each image."""
+        verdicts = self.input_gate.judge(images)
+        return ([v.result for v in verdicts], [v.vertebrae for v in verdicts],
+                [v.levels for v in verdicts])
 
     @property
     def _windowed(self) -> bool:
@@ -344,7 +289,8 @@ class Analyzer:
                 for p in pixels]
 
     def _assemble(self, image: Radiograph, gate: GateResult, vertebrae: tuple[Box, ...],
-                  j: int | None, triage, lesions, grades, heatmaps, timings) -> Analysis:
+                  j: int | None, triage, lesions, grades, heatmaps, timings,
+                  levels=None) -> Analysis:
         sx, sy = source_scale(image)
         spacing = image.spacing_mm and (image.spacing_mm[0] / sy, image.spacing_mm[1] / sx)
         base = dict(image_id=image.image_id, source=image.source,
@@ -357,7 +303,7 @@ class Analyzer:
                         findings=tuple(replace(f, box=scale_box(f.box, sx, sy))
                                        for f in findings),
                         vertebrae=tuple(scale_box(b, sx, sy) for b in vertebrae),
-                        grades=tuple(grades[j]), heatmaps=tuple(heatmaps[j]))
+                        grades=tuple(grades[j]), heatmaps=tuple(heatmaps[j]), levels=levels)
 
     def _triage_result(self, triage: dict | None, j: int) -> TriageResult | None:
         if triage is None:

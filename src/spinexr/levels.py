@@ -20,7 +20,7 @@ import numpy as np
 
 from spinexr.errors import ConfigError
 from spinexr.labels import VERTEBRAL_LEVELS, disc_level
-from spinexr.types import Box
+from spinexr.types import Box, LevelNaming
 
 DISC_LEVEL_CLASSES = frozenset({"Disc space narrowing", "Foraminal stenosis",
                                 "Spondylolisthesis"})
@@ -28,8 +28,30 @@ DISC_LEVEL_CLASSES = frozenset({"Disc space narrowing", "Foraminal stenosis",
 SPAN_CLASSES = frozenset({"Surgical implant"})
 
 #: Where counting starts for each region: (anchor level, anchored at "top" or "bottom").
+#: ``whole``: whole-spine films as the real vertebra set labels them (T1-L5, no sacrum box).
 REGION_ANCHORS = {"cervical": ("C2", "top"), "lumbar": ("S1", "bottom"),
-                  "lumbar-no-sacrum": ("L5", "bottom")}
+                  "lumbar-no-sacrum": ("L5", "bottom"), "thoracic": ("T12", "bottom"),
+                  "whole": ("L5", "bottom")}
+#: A column this long is a whole-spine film whatever the header says is missing.
+WHOLE_SPINE_MIN_BODIES = 12
+
+
+def counted_naming(region: str) -> LevelNaming:
+    """The :class:`~spinexr.types.LevelNaming` of names counted from the region's assumed
+    end of the column (no anatomical landmark seen): unconfirmed, saying what was assumed."""
+    anchor, end = REGION_ANCHORS[region]
+    which = "top" if end == "top" else "lowest"
+    return LevelNaming(confirmed=False, anchor=f"{which} body taken as {anchor}",
+                       region=region)
+
+
+def guess_region(n_bodies: int, stated: str | None, default: str = "lumbar") -> str:
+    """The region to count levels in: the header's (``stated``) when it gave one, else
+    ``whole`` for a column of at least :data:`WHOLE_SPINE_MIN_BODIES` bodies, else
+    ``default``."""
+    if stated in REGION_ANCHORS:
+        return stated
+    return "whole" if n_bodies >= WHOLE_SPINE_MIN_BODIES else default
 
 
 def order_along_spine(vertebrae: Sequence[Box]) -> list[Box]:

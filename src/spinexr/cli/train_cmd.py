@@ -25,6 +25,13 @@ def run(args: argparse.Namespace) -> int:
                                  resume=args.resume)
         print(f"model pack written to {pack}")
         return 0
+    if recipe_task(args.config) == "gate":
+        from spinexr.train.gate import load_gate_recipe, train_gate
+
+        recipe = load_gate_recipe(args.config)
+        pack = train_gate(recipe, args.out or Path("runs") / recipe.name, resume=args.resume)
+        print(f"model pack written to {pack}")
+        return 0
     cfg = load_config(args.config)
     out = args.out or Path("runs") / cfg.name
     cfg = materialize_data(cfg, out)

@@ -44,6 +44,9 @@ class Preprocess:
         resize: ``"letterbox"`` keeps the aspect ratio and pads with ``pad_value``;
             ``"squash"`` stretches to S x S.
         pad_value: letterbox fill in [0, 1] before normalisation (0 = black, like air).
+        contrast: ``"none"`` or ``"equalize"``: a contrast step applied to the whole image
+            before resizing (:func:`spinexr.io.contrast.apply_preprocess`), in training and at
+            inference alike.
     """
 
     input_size: int
@@ -52,6 +55,7 @@ class Preprocess:
     interpolation: str = "area"
     resize: str = "letterbox"
     pad_value: float = 0.0
+    contrast: str = "none"
 
     def __post_init__(self) -> None:
         if isinstance(self.input_size, bool) or not isinstance(self.input_size, int) or not (
@@ -63,6 +67,11 @@ class Preprocess:
         if self.interpolation not in INTERPOLATIONS:
             raise ConfigError(f"interpolation {self.interpolation!r} is not one of "
                               f"{INTERPOLATIONS}", "input.interpolation")
+        from spinexr.io.contrast import PREPROCESS
+
+        if self.contrast not in PREPROCESS:
+            raise ConfigError(f"contrast {self.contrast!r} is not one of {PREPROCESS}",
+                              "input.contrast")
         if self.resize not in RESIZE_MODES:
             raise ConfigError(f"resize {self.resize!r} is not one of {RESIZE_MODES}",
                               "input.resize")
@@ -70,6 +79,8 @@ class Preprocess:
     def to_dict(self) -> dict[str, Any]:
         """The manifest form: ``size`` (not ``input_size``, as detector specs), channels, range."""
         d = asdict(self)
+        if d["contrast"] == "none":  # packs written before the field existed stay identical
+            del d["contrast"]
         return {"size": d.pop("input_size"), **d, "channels": 1, "range": [0.0, 1.0]}
 
     @classmethod
@@ -78,7 +89,7 @@ class Preprocess:
         size = d.get("size", d.get("input_size"))
         if size is None:
             raise ConfigError("input needs 'size'", "input")
-        keys = ("mean", "std", "interpolation", "resize", "pad_value")
+        keys = ("mean", "std", "interpolation", "resize", "pad_value", "contrast")
         return cls(input_size=int(size), **{k: d[k] for k in keys if k in d})
 
 
@@ -91,6 +102,10 @@ def resize_to_input(image: np.ndarray, pre: Preprocess) -> np.ndarray:
     img = np.asarray(image, dtype=np.float32)
     if img.ndim != 2 or min(img.shape) < 1:
         raise ConfigError(f"expected a 2-D (H, W) image, got shape {img.shape}", "images")
+    if pre.contrast != "none":
+        from spinexr.io.contrast import apply_preprocess
+
+        img = apply_preprocess(img, pre.contrast)
     s = pre.input_size
     h, w = img.shape
     if pre.resize == "letterbox":

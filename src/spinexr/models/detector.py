@@ -63,15 +63,22 @@ def unletterbox(xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:
 class Detector:
     """A YOLO11 detector with its class names and input size. Not thread-safe for training.
 
+    ``preprocess`` is the input contract's contrast step (``"equalize"``: see
+    :func:`spinexr.io.contrast.apply_preprocess`), applied to each image before letterboxing.
+
     ``engine``, when given, computes the raw predictions instead of ``model``: a callable from
     a float32 (N, 3, S, S) numpy batch to the decoded (N, 4 + nc, anchors) array, e.g. an
     :class:`~spinexr.models.onnx_engine.OrtModel`; ``model`` stays the torch model.
     """
 
     def __init__(self, model, names: Sequence[str], imgsz: int, *, device: str = "cpu",
-                 engine=None) -> None:
+                 engine=None, preprocess: str | None = None) -> None:
         import torch
 
+        from spinexr.io.contrast import apply_preprocess
+
+        apply_preprocess(np.zeros((2, 2), np.float32), preprocess)  # unknown names fail here
+        self.preprocess = None if preprocess in (None, "none") else preprocess
         self.model = model.to(device).eval()
         self.names = tuple(names)
         self.imgsz = int(imgsz)
@@ -89,9 +96,11 @@ class Detector:
         import torch
         from ultralytics.utils.nms import non_max_suppression
 
+        from spinexr.io.contrast import apply_preprocess
+
         if not images:
             return []
-        boxed = [letterbox(img, self.imgsz) for img in images]
+        boxed = [letterbox(apply_preprocess(img, self.preprocess), self.imgsz) for img in images]
         batch = torch.from_numpy(np.stack([b[0] for b in boxed]))[:, None].expand(-1, 3, -1, -1)
         if self.engine is not None:
             preds = torch.from_numpy(np.asarray(self.engine(batch.contiguous().numpy()),

@@ -105,7 +105,7 @@ class ModelPack:
                                                             list(spec["labels"])))
             self._cache[("detector", key, device, engine)] = Detector(
                 model.float(), spec["labels"], spec["input"]["size"], device=device,
-                engine=runtime)
+                engine=runtime, preprocess=spec["input"].get("preprocess"))
         return self._cache[("detector", key, device, engine)]
 
     def classifier(self, key: str, *, device: str = "cpu", engine: str = "auto"):

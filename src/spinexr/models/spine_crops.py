@@ -11,7 +11,7 @@ instance learning with max pooling: an image is abnormal if any window is).
 the image takes the grade of its most abnormal window.
 
 Training and serving crop identically: both call :func:`vertebra_windows` on the output of the
-same packed vertebra detector (:func:`spinexr.analyze.vertebra_chain` at ``conf``), so no
+same packed vertebra detector (:func:`spinexr.geometry.vertebra_chain` at ``conf``), so no
 window in training comes from ground-truth boxes the deployed system would not have.
 """
 from __future__ import annotations
@@ -181,7 +181,7 @@ def pool_logits(window_logits: np.ndarray, owner: np.ndarray, n_images: int,
 def find_windows(detector, spec: CropSpec, images: Sequence[np.ndarray],
                  vertebrae: Sequence[Sequence[Box]] | None = None) -> list[list[Box]]:
     """The windows of each image (the detector runs only where ``vertebrae`` is None)."""
-    from spinexr.analyze import vertebra_chain
+    from spinexr.geometry import vertebra_chain
 
     if vertebrae is None:
         vertebrae = [vertebra_chain(b) for b in detector.predict(list(images), conf=spec.conf)]

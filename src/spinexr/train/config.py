@@ -28,6 +28,9 @@ TASKS = ("detect", "classify")
 class DataConfig:
     """Where the data is. ``splits`` maps roles (train, val, test) to the dataset's split names.
 
+    ``joint`` (detect only) adds sources to the training set: coned crops, phantoms, extra
+    YOLO folders (see :mod:`spinexr.train.vertebra_set`).
+
     ``target`` (classify only) names the image-level class index: ``label`` (``Sample.label``,
     e.g. VinDr normal/abnormal or the class folder) or ``grades.<name>`` (``Sample.grades``).
     """
@@ -39,6 +42,7 @@ class DataConfig:
     target: str = "label"
     phantom: Mapping[str, Any] | None = None
     boxes: str = "lesions"
+    joint: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,8 @@ def load_config(path: Path | str) -> TrainConfig:
                           class_map=dict(data.get("class_map") or {}),
                           target=str(data.get("target", "label")),
                           phantom=dict(phantom) if phantom else None,
-                          boxes=str(data.get("boxes", "lesions")))
+                          boxes=str(data.get("boxes", "lesions")),
+                          joint=dict(data["joint"]) if data.get("joint") else None)
     if data_cfg.boxes not in BOX_SOURCES:
         raise ConfigError(f"data.boxes is {data_cfg.boxes!r}; use one of {BOX_SOURCES}", str(path))
     _check_splits(task, data_cfg.splits, path)

@@ -210,7 +210,18 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
                                    ratio=float(cp.get("ratio", 0.25)),
                                    seed=int(cfg.train.get("seed", 0)))
         train_splits["train"] = tuple(train_splits["train"]) + tuple(extra)
-    data_yaml = export_yolo(train_splits, names, cfg.data.class_map, out / "yolo-data")
+    preprocess = cfg.model.get("preprocess")
+    if cfg.data.joint:
+        from spinexr.train.vertebra_set import build_joint_set
+
+        data_yaml = build_joint_set(cfg.data.root, cfg.data.splits, cfg.data.joint,
+                                    out / "joint-data", preprocess,
+                                    resolve=lambda p: recipe_path(cfg.source, p))
+    else:
+        if preprocess not in (None, "none"):
+            raise ConfigError("model.preprocess needs data.joint (the joint set writer applies "
+                              "it to every training image)", str(cfg.source))
+        data_yaml = export_yolo(train_splits, names, cfg.data.class_map, out / "yolo-data")
     ul = import_ultralytics()
     last = out / "yolo" / "weights" / "last.pt"
     if resume:
@@ -231,7 +242,8 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
     weights = f"{key}.safetensors"
     spec = {"kind": "detector", "arch": cfg.model["arch"], "weights": weights, "dtype": "float16",
             "labels": names, "input": {"size": int(cfg.model["imgsz"]), "channels": 3,
-                                       "range": [0.0, 1.0], "letterbox": True},
+                                       "range": [0.0, 1.0], "letterbox": True,
+                                       **({"preprocess": preprocess} if preprocess else {})},
             "thresholds": {"conf": float(cfg.model.get("conf", 0.25)), "iou": 0.6},
             "sha256": save_weights(state, pack_dir / weights, fp16=True)}
     manifest = _manifest(cfg, {key: spec}, {})

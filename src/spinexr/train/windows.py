@@ -125,7 +125,7 @@ def read_windows(samples: Sequence[Sample], detector, spec: CropSpec, *, batch: 
     """Read each image once and find its windows; yields (index, pixels, windows)."""
     from tqdm import tqdm
 
-    from spinexr.analyze import vertebra_chain
+    from spinexr.geometry import vertebra_chain
     from spinexr.io import read_radiograph
 
     bar = tqdm(total=len(samples), desc="windows", unit="img", file=sys.stderr,

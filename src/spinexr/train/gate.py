@@ -1,0 +1,300 @@
+"""The ``gate`` recipe: train the spine-vs-other classifier, fit the gate's fusion and
+thresholds on validation data, measure the test split once, and write the gate into the
+vertebra pack.
+
+Steps of :func:`train_gate`:
+
+1. Images of each role (:mod:`spinexr.train.gate_data`): real films and real non-spine
+   images, generated positives and hard negatives for train and val; real images only in test.
+2. The classifier (one timm model, binary head) trains on ``train`` with class-balanced
+   sampling and strong augmentation; the epoch with the best validation AUROC is kept. Its
+   input contract (letterbox size, histogram equalisation) is stored with it.
+3. On ``val`` only: the classifier's logits and the vertebra detector's evidence
+   (:mod:`spinexr.gate.evidence`) are fused by a logistic regression; its out-of-fold P(spine)
+   over 5 folds of ``val`` sets the two thresholds (:func:`spinexr.gate.decision.pick_thresholds`).
+4. The frozen gate runs once on ``test``; figures per source go into the pack's metrics.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from spinexr.errors import ConfigError
+from spinexr.train.config import recipe_path, relative_to_cwd
+from spinexr.train.gate_data import GateItem
+
+log = logging.getLogger("spinexr.train")
+LABELS = ("other", "spine")
+
+
+@dataclass(frozen=True)
+class GateRecipe:
+    """A parsed ``task: gate`` recipe (paths resolved against the recipe file)."""
+
+    name: str
+    vertebrae: Path
+    radiographs: Path
+    detector_pack: Path
+    sources: Mapping[str, Any]
+    model: Mapping[str, Any]
+    train: Mapping[str, Any]
+    thresholds: Mapping[str, float]
+    card: Mapping[str, Any]
+    source: Path
+
+
+def load_gate_recipe(path: Path | str) -> GateRecipe:
+    import yaml
+
+    path = Path(path)
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict) or raw.get("task") != "gate":
+        raise ConfigError("not a gate recipe (task: gate)", str(path))
+    data = dict(raw.get("data") or {})
+    for key in ("vertebrae", "radiographs", "detector_pack"):
+        if key not in data:
+            raise ConfigError(f"data.{key} is required", str(path))
+    return GateRecipe(name=str(raw.get("name", "gate")),
+                      vertebrae=recipe_path(path, data["vertebrae"]),
+                      radiographs=recipe_path(path, data["radiographs"]),
+                      detector_pack=recipe_path(path, data["detector_pack"]),
+                      sources=dict(data.get("sources") or {}), model=dict(raw["model"]),
+                      train=dict(raw.get("train") or {}),
+                      thresholds=dict(raw.get("thresholds") or {}),
+                      card=dict(raw.get("card") or {}), source=path.resolve())
+
+
+# --------------------------------------------------------------------------- data
+def _films(root: Path, split: str):
+    from spinexr.train.vertebra_set import read_yolo_folder
+
+    return list(read_yolo_folder(root / split, "vertebrae"))
+
+
+def _as_items(films, label: int = 1) -> list[GateItem]:
+    return [GateItem(f.name, f.pixels, label, f.source, "AP spine film") for f in films]
+
+
+def _drr_items(folders: Iterable[Path]) -> list[GateItem]:
+    """DRR images of lateral and oblique views (AP DRRs of the chest CT look like chest
+    films, which the gate must refuse: they are left out)."""
+    from spinexr.train.vertebra_set import read_yolo_folder
+
+    out = []
+    for folder in folders:
+        views = _drr_views(folder)
+        for f in read_yolo_folder(folder, "drr"):
+            view = views.get(f.name.split("drr-", 1)[-1], "")
+            if view in ("lateral", "oblique"):
+                out.append(GateItem(f.name, f.pixels, 1, "drr", view))
+    return out
+
+
+def _drr_views(folder: Path) -> dict[str, str]:
+    meta = folder / "views.json"
+    if meta.is_file():
+        return {str(k): str(v) for k, v in json.loads(meta.read_text()).items()}
+    return {p.stem: next((v for v in ("lateral", "oblique", "ap") if v in p.stem), "")
+            for p in (folder / "images").glob("*.png")}
+
+
+def gate_items(recipe: GateRecipe, role: str, splits: Mapping[str, str]) -> list[GateItem]:
+    """Every image of one role (see the module docstring)."""
+    from spinexr.train.gate_data import film_items, radiograph_items
+    from spinexr.train.vertebra_set import phantom_images
+
+    src = recipe.sources
+    split = {"train": "train", "val": "valid", "test": "test"}[role]
+    films = _films(recipe.vertebrae, split)
+    items = _as_items(films) + list(radiograph_items(recipe.radiographs, splits, role))
+    if role == "test":
+        return items
+    share = 1.0 if role == "train" else 0.25
+    items += list(film_items(films, int(src.get("coned", 0) * share),
+                             int(src.get("off_spine", 0) * share),
+                             seed=int(src.get("seed", 0)) + (role == "val")))
+    ph = src.get("phantoms") or {}
+    if ph:
+        n = int(ph["n"] * share)
+        items += [GateItem(p.name, p.pixels, 1, "phantom", p.name.split("-")[1])
+                  for p in phantom_images(n, int(ph.get("seed", 0)) + (role == "val"),
+                                          float(ph.get("coned", 0.3)))]
+    drr = src.get("drr" if role == "train" else "drr_val") or []
+    items += _drr_items(recipe_path(recipe.source, d) for d in drr if
+                        recipe_path(recipe.source, d).is_dir())
+    return items
+
+
+# --------------------------------------------------------------------------- training
+def _array_data(items: Sequence[GateItem], pre):
+    from spinexr.models.classifier import resize_to_input
+    from spinexr.train.images import ArrayData, to_uint16
+
+    pixels = np.stack([to_uint16(resize_to_input(it.pixels, pre)) for it in items])
+    return ArrayData(pixels=pixels, targets=np.asarray([it.label for it in items], np.int64),
+                     ids=tuple(it.name for it in items), groups=tuple(it.name for it in items))
+
+
+def train_classifier(recipe: GateRecipe, train: Sequence[GateItem], val: Sequence[GateItem],
+                     out: Path, resume: bool = False):
+    """Train the spine-vs-other classifier; returns (state_dict, Preprocess, history)."""
+    import torch
+
+    from spinexr.models.classifier import Preprocess, create_classifier
+    from spinexr.train.classify import _transforms, head_metrics
+    from spinexr.train.engine import EngineConfig, fit
+    from spinexr.train.losses import class_balanced_weights, make_loss
+
+    m, t = recipe.model, recipe.train
+    pre = Preprocess(input_size=int(m.get("size", 160)), contrast=str(m.get("contrast", "none")),
+                     mean=float(m.get("mean", 0.5)), std=float(m.get("std", 0.25)))
+    cfg = EngineConfig(epochs=int(t.get("epochs", 20)), batch_size=int(t.get("batch", 32)),
+                       lr=float(t.get("lr", 1e-3)), weight_decay=float(t.get("weight_decay", 0.05)),
+                       warmup_epochs=float(t.get("warmup_epochs", 1.0)), balanced=True,
+                       monitor="auroc", mode="max", patience=t.get("patience"),
+                       seed=int(t.get("seed", 0)), device="cpu", amp=False, tensorboard=False)
+    torch.manual_seed(cfg.seed)
+    model = create_classifier(str(m["arch"]), 2, head="binary",
+                              drop_rate=float(m.get("drop_rate", 0.1)))
+    train_tf, eval_tf = _transforms(pre, t.get("augment"))
+    data_train, data_val = _array_data(train, pre), _array_data(val, pre)
+    result = fit(model, data_train, data_val, loss_fn=make_loss("binary", t.get("loss")),
+                 cfg=cfg, run_dir=out / "classifier", train_transform=train_tf,
+                 eval_transform=eval_tf, metric_fn=lambda z, y: head_metrics(z, y, "binary"),
+                 sample_weights=class_balanced_weights(data_train.targets, 2), resume=resume,
+                 desc="gate classifier")
+    return result.state_dict, pre, result.history
+
+
+def evidence(items: Sequence[GateItem], classifier, detector, conf: float, strong: float,
+             batch: int = 16):
+    """(features (N, F), [ChainEvidence]) of ``items`` through the packed models."""
+    from tqdm import tqdm
+
+    from spinexr.gate.evidence import chain_evidence, features
+
+    feats, evs = [], []
+    for start in tqdm(range(0, len(items), batch), desc="gate evidence", unit="batch",
+                      file=sys.stderr, disable=None, leave=False):
+        chunk = [it.pixels for it in items[start:start + batch]]
+        logits = classifier.predict_logits(chunk)[:, 0]
+        for z, boxes in zip(logits, detector.predict(chunk, conf=conf)):
+            ev, _ = chain_evidence(boxes, strong)
+            feats.append(features(float(z), ev))
+            evs.append(ev)
+    return np.stack(feats), evs
+
+
+def fit_fusion(x: np.ndarray, y: np.ndarray, seed: int = 0, c: float = 1.0
+               ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Logistic fusion on validation features: (weights, bias, out-of-fold P(spine))."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    def model():
+        return LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+
+    oof = np.zeros(len(y))
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, y):
+        oof[te] = model().fit(x[tr], y[tr]).predict_proba(x[te])[:, 1]
+    final = model().fit(x, y)
+    return final.coef_[0], float(final.intercept_[0]), oof
+
+
+def outcome_table(p: np.ndarray, items: Sequence[GateItem], gate) -> dict[str, Any]:
+    """Let-through / refused counts per label and per source at the gate's thresholds."""
+    out: dict[str, Any] = {}
+    for key in sorted({(it.label, it.source) for it in items}):
+        idx = [i for i, it in enumerate(items) if (it.label, it.source) == key]
+        ps = p[idx]
+        row = {"n": len(idx), "accepted": int((ps >= gate.accept).sum()),
+               "uncertain": int(((ps >= gate.uncertain) & (ps < gate.accept)).sum()),
+               "refused": int((ps < gate.uncertain).sum())}
+        out[f"{LABELS[key[0]]}/{key[1]}"] = row
+    y = np.asarray([it.label for it in items])
+    through = p >= gate.uncertain
+    out["sensitivity"] = float(through[y == 1].mean()) if (y == 1).any() else None
+    out["specificity"] = float((~through[y == 0]).mean()) if (y == 0).any() else None
+    return out
+
+
+# --------------------------------------------------------------------------- the recipe
+def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
+    """Run the recipe; returns ``<out>/pack``: the detector pack plus the gate."""
+    from spinexr.gate.decision import GateModel, pick_thresholds
+    from spinexr.models.classifier import Classifier, create_classifier
+    from spinexr.models.pack import load_pack, save_pack, save_weights
+    from spinexr.train.gate_data import radiograph_splits, read_manifest
+
+    out.mkdir(parents=True, exist_ok=True)
+    splits = radiograph_splits(read_manifest(recipe.radiographs), recipe.vertebrae)
+    (out / "splits.json").write_text(json.dumps(splits, indent=1, sort_keys=True) + "\n")
+    items = {role: gate_items(recipe, role, splits) for role in ("train", "val")}
+    log.info("gate items: %s", {r: len(v) for r, v in items.items()})
+    state, pre, history = train_classifier(recipe, items["train"], items["val"], out, resume)
+    del items["train"]
+    det_pack = load_pack(recipe.detector_pack)
+    det_key = next(k for k, s in det_pack.manifest["models"].items() if s["kind"] == "detector")
+    detector = det_pack.detector(det_key, engine="torch")
+    key = str(recipe.model.get("key", "spine_classifier"))
+    model = create_classifier(str(recipe.model["arch"]), 2, head="binary")
+    model.load_state_dict(dict(state))
+    clf = Classifier(model, LABELS, "binary", pre, name=key)
+    conf, strong = float(recipe.thresholds.get("conf", 0.25)), 0.5
+    x_val, _ = evidence(items["val"], clf, detector, conf, strong)
+    y_val = np.asarray([it.label for it in items["val"]])
+    w, b, oof = fit_fusion(x_val, y_val, c=float(recipe.thresholds.get("c", 1.0)))
+    unc, acc = pick_thresholds(oof[y_val == 0], oof[y_val == 1],
+                               max_uncertain_fp=float(recipe.thresholds.get("uncertain_fp", 0.02)),
+                               max_accept_fp=float(recipe.thresholds.get("accept_fp", 0.0)),
+                               margin=float(recipe.thresholds.get("margin", 0.02)))
+    gate = GateModel(classifier=key, detector=det_key, weights=tuple(float(v) for v in w),
+                     bias=b, accept=acc, uncertain=unc, conf=conf, strong_conf=strong)
+    val_report = outcome_table(oof, items["val"], gate)
+    del items["val"]
+    test = gate_items(recipe, "test", splits)
+    x_test, _ = evidence(test, clf, detector, conf, strong)
+    test_report = outcome_table(gate.p_spine(x_test), test, gate)
+    return _write_pack(recipe, out, det_pack, key, state, pre, gate, history,
+                       {"val (out-of-fold)": val_report, "test": test_report}, save_weights,
+                       save_pack)
+
+
+def _write_pack(recipe, out, det_pack, key, state, pre, gate, history, reports, save_weights,
+                save_pack) -> Path:
+    pack_dir = out / "pack"
+    if pack_dir.exists():
+        shutil.rmtree(pack_dir)
+    pack_dir.mkdir(parents=True)
+    manifest = json.loads(json.dumps(det_pack.manifest))
+    for spec in manifest["models"].values():
+        shutil.copy2(det_pack.root / spec["weights"], pack_dir / spec["weights"])
+    weights = f"{key}.safetensors"
+    manifest["models"][key] = {
+        "kind": "classifier", "arch": str(recipe.model["arch"]), "head": "binary",
+        "labels": list(LABELS), "input": pre.to_dict(), "weights": weights, "dtype": "float16",
+        "part": "gate", "sha256": save_weights(state, pack_dir / weights, fp16=True)}
+    manifest["gate"] = gate.to_dict()
+    manifest["gate_report"] = {**reports, "history": [dict(h) for h in history]}
+    for role, rep in (("gate_val", reports["val (out-of-fold)"]), ("gate_test", reports["test"])):
+        manifest.setdefault("metrics", {})[role] = {
+            "sensitivity": rep["sensitivity"], "specificity": rep["specificity"],
+            "n_spine": sum(v["n"] for k, v in rep.items() if k.startswith("spine/")),
+            "n_other": sum(v["n"] for k, v in rep.items() if k.startswith("other/"))}
+    card = dict(manifest.get("card", {}))
+    card["gate_command"] = recipe.card.get("command") or (
+        "spinexr train " + relative_to_cwd(recipe.source))
+    if recipe.card.get("gate_data"):
+        card["gate_data"] = recipe.card["gate_data"]
+    manifest["card"] = card
+    manifest.pop("format", None), manifest.pop("format_version", None)
+    save_pack(pack_dir, manifest)
+    (out / "metrics.json").write_text(json.dumps(reports, indent=2, sort_keys=True) + "\n")
+    return pack_dir
