@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from spinexr.phantom.config import MriConfig, XrayConfig
 from spinexr.phantom.dicom import TRANSFER_SYNTAXES, mri_to_dicom, xray_to_dicom
+from spinexr.phantom.drr import DrrImage, render_drr, write_drr_yolo
 from spinexr.phantom.mri import MriPhantom, generate_mri
 from spinexr.phantom.patient import FakePatient
 from spinexr.phantom.xray import XrayPhantom, generate_xray, render_display
 
 __all__ = [
-    "TRANSFER_SYNTAXES", "FakePatient", "MriConfig", "MriPhantom", "XrayConfig",
+    "TRANSFER_SYNTAXES", "DrrImage", "FakePatient", "MriConfig", "MriPhantom", "XrayConfig",
     "XrayPhantom", "generate_mri", "generate_xray", "mri_to_dicom", "render_display",
-    "xray_to_dicom",
+    "render_drr", "write_drr_yolo", "xray_to_dicom",
 ]
