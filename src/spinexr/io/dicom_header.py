@@ -25,6 +25,11 @@ META_TAGS: tuple[tuple[str, int], ...] = (
     ("modality", 0x00080060),
     ("body_part_examined", 0x00180015),
     ("view_position", 0x00185101),
+    # Free text typed at the modality: not patient identifiers by definition, but a person may
+    # have typed anything, so they feed the gate's header evidence and are never logged.
+    ("study_description", 0x00081030),
+    ("series_description", 0x0008103E),
+    ("protocol_name", 0x00181030),
     ("image_laterality", 0x00200062),
     ("laterality", 0x00200060),
     ("manufacturer", 0x00080070),
