@@ -139,6 +139,13 @@ class Analyzer:
         synthetic = pack.synthetic or bool(vertebrae_pack is not None and vertebrae_pack.synthetic)
         self.info = PackInfo(pack.name, pack.version, synthetic)
 
+    @property
+    def gate_thresholds(self) -> dict[str, float]:
+        """The fitted gate's P(spine) thresholds (``uncertain``, ``accept``); empty when the
+        packs hold no fitted gate (column rule)."""
+        m = self.input_gate.model
+        return {"uncertain": m.uncertain, "accept": m.accept} if m else {}
+
     def decode_side(self) -> int:
         """The smallest longer image side that loses nothing for this analyzer's models: the
         largest whole-image input (detectors, classifiers), and for a window triage

@@ -68,3 +68,27 @@ def test_detections_do_not_depend_on_how_busy_the_machine_is(monkeypatch):
     monkeypatch.setattr(time, "time", lambda: float(next(clock)))
     busy = det.predict(images, conf=0.0, max_det=50)
     assert [[b.as_list() for b in x] for x in busy] == [[b.as_list() for b in x] for x in calm]
+
+
+def test_tall_images_are_tiled_along_their_long_side():
+    from spinexr.models.detector import tiles
+
+    assert tiles((1000, 900), 2.0) == []                               # within the aspect
+    assert tiles((2500, 900), 2.0) == [(0, 0, 900, 1800), (0, 700, 900, 2500)]
+    wide = tiles((300, 1000), 2.0)
+    assert wide[0] == (0, 0, 600, 300) and wide[-1][2] == 1000      # covers the long side
+
+
+def test_tile_boxes_cut_by_an_inner_edge_are_dropped_and_merged_by_nms():
+    from spinexr.models.detector import _from_tile, merge_boxes
+    from spinexr.types import Box
+
+    tile = (0, 700, 900, 2500)
+    inside = Box(10, 100, 60, 140, "V", score=0.9)
+    cut = Box(10, 0.5, 60, 40, "V", score=0.9)                         # touches the top edge
+    out = _from_tile([inside, cut], tile, (2500, 900))
+    assert [(b.y1, b.y2) for b in out] == [(800, 840)]
+    twin = Box(11, 801, 61, 841, "V", score=0.8)
+    assert merge_boxes(out + [twin], iou=0.6) == out                   # the weaker twin goes
+    other = Box(11, 801, 61, 841, "W", score=0.8)
+    assert len(merge_boxes(out + [other], iou=0.6)) == 2               # class-wise

@@ -131,18 +131,8 @@ def _judge(analyzer, items: tuple[GateItem, ...], batch: int) -> list[_Row]:
 
 
 def gate_thresholds(analyzer) -> dict[str, float]:
-    """The gate's P(spine) thresholds, where the analyzer exposes them: its ``gate_thresholds``
-    (``{name: threshold}``, or a method returning one), else the ``AnalyzerConfig`` fields named
-    ``gate_p_*`` or ``*p_spine*`` holding a number in [0, 1]. Empty when there are none."""
-    found = getattr(analyzer, "gate_thresholds", None)
-    found = found() if callable(found) else found
-    if not isinstance(found, Mapping):
-        cfg = getattr(analyzer, "config", None)
-        names = getattr(cfg, "__dataclass_fields__", {})
-        found = {n: getattr(cfg, n) for n in names
-                 if n.startswith("gate_p_") or "p_spine" in n}
-    return {str(k): float(v) for k, v in found.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1}
+    """The gate's P(spine) thresholds (``uncertain``, ``accept``), empty without a fitted gate."""
+    return dict(analyzer.gate_thresholds)
 
 
 # -- outputs ---------------------------------------------------------------------------------------

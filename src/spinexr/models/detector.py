@@ -64,7 +64,8 @@ class Detector:
     """A YOLO11 detector with its class names and input size. Not thread-safe for training.
 
     ``preprocess`` is the input contract's contrast step (``"equalize"``: see
-    :func:`spinexr.io.contrast.apply_preprocess`), applied to each image before letterboxing.
+    :func:`spinexr.io.contrast.apply_preprocess`), applied to each image before letterboxing;
+    ``tile_aspect`` (optional) makes :meth:`predict` tile images longer than that aspect.
 
     ``engine``, when given, computes the raw predictions instead of ``model``: a callable from
     a float32 (N, 3, S, S) numpy batch to the decoded (N, 4 + nc, anchors) array, e.g. an
@@ -72,13 +73,15 @@ class Detector:
     """
 
     def __init__(self, model, names: Sequence[str], imgsz: int, *, device: str = "cpu",
-                 engine=None, preprocess: str | None = None) -> None:
+                 engine=None, preprocess: str | None = None,
+                 tile_aspect: float | None = None) -> None:
         import torch
 
         from spinexr.io.contrast import apply_preprocess
 
         apply_preprocess(np.zeros((2, 2), np.float32), preprocess)  # unknown names fail here
         self.preprocess = None if preprocess in (None, "none") else preprocess
+        self.tile_aspect = float(tile_aspect) if tile_aspect else None
         self.model = model.to(device).eval()
         self.names = tuple(names)
         self.imgsz = int(imgsz)
@@ -92,7 +95,16 @@ class Detector:
 
     def predict(self, images: Sequence[np.ndarray], *, conf: float = 0.25, iou: float = 0.6,
                 max_det: int = 300) -> list[list[Box]]:
-        """Detect boxes in each (H, W) float image in [0, 1]; one list of boxes per image."""
+        """Detect boxes in each (H, W) float image in [0, 1]; one list of boxes per image
+        (tall images also in tiles when the input contract sets ``tile_aspect``: see
+        :meth:`predict_tiled`)."""
+        if self.tile_aspect:
+            return self.predict_tiled(images, max_aspect=self.tile_aspect, conf=conf, iou=iou,
+                                      max_det=max_det)
+        return self._predict(images, conf=conf, iou=iou, max_det=max_det)
+
+    def _predict(self, images: Sequence[np.ndarray], *, conf: float, iou: float,
+                 max_det: int) -> list[list[Box]]:
         import torch
         from ultralytics.utils.nms import non_max_suppression
 
@@ -114,6 +126,31 @@ class Detector:
                                    nc=len(self.names), max_time_img=NMS_NO_TIME_LIMIT)
         return [self._boxes(d.cpu().numpy(), lb) for d, (_, lb) in zip(dets, boxed)]
 
+    def predict_tiled(self, images: Sequence[np.ndarray], *, max_aspect: float,
+                      conf: float = 0.25, iou: float = 0.6, max_det: int = 300
+                      ) -> list[list[Box]]:
+        """As :meth:`predict`, but an image longer than ``max_aspect`` times its short side
+        (a whole-spine film of 1:3, say) is also cut into overlapping tiles of at most that
+        aspect along its long side, so that its vertebrae are not shrunk below the sizes the
+        model saw in training; the boxes of the whole image and of its tiles are merged by
+        non-maximum suppression, and boxes cut by a tile's inner edge are dropped."""
+        from spinexr.io.contrast import apply_preprocess
+
+        prepared = [apply_preprocess(img, self.preprocess) for img in images]
+        jobs = [(i, (0, 0, im.shape[1], im.shape[0])) for i, im in enumerate(prepared)]
+        jobs += [(i, t) for i, im in enumerate(prepared) for t in tiles(im.shape, max_aspect)
+                 if t != (0, 0, im.shape[1], im.shape[0])]
+        keep, self.preprocess = self.preprocess, None   # applied once, to the whole image
+        try:
+            found = self._predict([prepared[i][y0:y1, x0:x1] for i, (x0, y0, x1, y1) in jobs],
+                                  conf=conf, iou=iou, max_det=max_det)
+        finally:
+            self.preprocess = keep
+        per_image: list[list[Box]] = [[] for _ in images]
+        for (i, tile), boxes in zip(jobs, found):
+            per_image[i] += _from_tile(boxes, tile, prepared[i].shape)
+        return [merge_boxes(b, iou, max_det) for b in per_image]
+
     def _boxes(self, det: np.ndarray, lb: Letterbox) -> list[Box]:
         xyxy = unletterbox(det[:, :4], lb)
         out = []
@@ -122,3 +159,51 @@ class Detector:
                 out.append(Box(float(x1), float(y1), float(x2), float(y2),
                                label=self.names[int(cls)], score=float(score)))
         return out
+
+
+def tiles(shape: tuple[int, int], max_aspect: float, overlap: float = 0.25
+          ) -> list[tuple[int, int, int, int]]:
+    """Tiles ``(x0, y0, x1, y1)`` along the long side of an (H, W) image, each at most
+    ``max_aspect`` times as long as the short side, overlapping by ``overlap`` of a tile;
+    ``[]`` when the whole image is within ``max_aspect``."""
+    h, w = shape
+    short, long_ = min(h, w), max(h, w)
+    if long_ <= max_aspect * short:
+        return []
+    size = int(max_aspect * short)
+    step = max(1, int(size * (1.0 - overlap)))
+    starts = list(range(0, long_ - size + 1, step))
+    if starts[-1] + size < long_:
+        starts.append(long_ - size)
+    return [(0, s, w, s + size) if h >= w else (s, 0, s + size, h) for s in starts]
+
+
+def _from_tile(boxes: Sequence[Box], tile: tuple[int, int, int, int],
+               shape: tuple[int, int], edge: float = 2.0) -> list[Box]:
+    """Boxes of a tile in image coordinates, without those cut by an inner tile edge."""
+    from dataclasses import replace
+
+    x0, y0, x1, y1 = tile
+    h, w = shape
+    out = []
+    for b in boxes:
+        cut = ((y0 > 0 and b.y1 <= edge) or (y1 < h and b.y2 >= y1 - y0 - edge)
+               or (x0 > 0 and b.x1 <= edge) or (x1 < w and b.x2 >= x1 - x0 - edge))
+        if not cut:
+            out.append(replace(b, x1=b.x1 + x0, y1=b.y1 + y0, x2=b.x2 + x0, y2=b.y2 + y0))
+    return out
+
+
+def merge_boxes(boxes: Sequence[Box], iou: float, max_det: int = 300) -> list[Box]:
+    """Class-wise non-maximum suppression over boxes from several views of one image."""
+    import torch
+    from torchvision.ops import batched_nms
+
+    if not boxes:
+        return []
+    xyxy = torch.tensor([b.as_list() for b in boxes], dtype=torch.float32)
+    scores = torch.tensor([b.score or 0.0 for b in boxes], dtype=torch.float32)
+    labels = sorted({b.label for b in boxes})
+    idx = torch.tensor([labels.index(b.label) for b in boxes])
+    kept = batched_nms(xyxy, scores, idx, iou)[:max_det]
+    return [boxes[int(k)] for k in kept]

@@ -105,7 +105,8 @@ class ModelPack:
                                                             list(spec["labels"])))
             self._cache[("detector", key, device, engine)] = Detector(
                 model.float(), spec["labels"], spec["input"]["size"], device=device,
-                engine=runtime, preprocess=spec["input"].get("preprocess"))
+                engine=runtime, preprocess=spec["input"].get("preprocess"),
+                tile_aspect=spec["input"].get("tile_aspect"))
         return self._cache[("detector", key, device, engine)]
 
     def classifier(self, key: str, *, device: str = "cpu", engine: str = "auto"):
