@@ -135,6 +135,8 @@ def _train_args(cfg: TrainConfig, data_yaml: Path, out: Path) -> dict:
                 device=device, amp=device != "cpu", pretrained=False, plots=True,
                 lr0=float(t.get("lr0", 0.01)), optimizer=str(t.get("optimizer", "auto")),
                 cos_lr=bool(t.get("cos_lr", False)), fraction=float(t.get("fraction", 1.0)),
+                warmup_epochs=float(t.get("warmup_epochs", 3.0)),
+                warmup_bias_lr=float(t.get("warmup_bias_lr", 0.1)),
                 project=str(out.resolve()), name="yolo",
                 exist_ok=True, verbose=False, flipud=0.0, hsv_h=0.0, hsv_s=0.0,
                 **{k: v for k, v in t.get("augment", {}).items()})

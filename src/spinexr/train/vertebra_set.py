@@ -165,47 +165,55 @@ def write_image(item: LabelledImage, folder: Path, preprocess: str | None) -> No
     (folder / "labels" / f"{item.name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
+def _sources(real_root: Path, splits: Mapping[str, str], joint: Mapping[str, Any],
+             resolve) -> dict[str, tuple[str, Any]]:
+    """Folder name -> (role, a callable giving the images) for every source of the recipe."""
+    def real(split):
+        return lambda: read_yolo_folder(real_root / split, "real")
+
+    out: dict[str, tuple[str, Any]] = {"train-real": ("train", real(splits["train"])),
+                                       "val-real": ("val", real(splits["val"]))}
+    if joint.get("crops"):
+        c = joint["crops"]
+        out["train-coned"] = ("train", lambda: real_crops(
+            list(read_yolo_folder(real_root / splits["train"], "real")), int(c["n"]),
+            int(c.get("seed", 0)), int(c.get("min_bodies", 2)), int(c.get("max_bodies", 6))))
+    for key, role in (("phantoms", "train"), ("val_phantoms", "val")):
+        if joint.get(key):
+            p = joint[key]
+            out[f"{role}-phantom"] = (role, lambda p=p: phantom_images(
+                int(p["n"]), int(p.get("seed", 0)), float(p.get("coned", 0.3))))
+    for key, role in (("yolo", "train"), ("val_yolo", "val")):
+        for folder in joint.get(key) or ():
+            name = Path(folder).name
+            out[f"{role}-{name}"] = (role, lambda f=folder, n=name: read_yolo_folder(
+                resolve(f), f"yolo-{n}"))
+    return out
+
+
 def build_joint_set(real_root: Path, splits: Mapping[str, str], joint: Mapping[str, Any],
                     out: Path, preprocess: str | None, resolve=lambda p: Path(p)) -> Path:
-    """Write the joint set under ``out`` (``train/``, ``val/``, ``data.yaml``; skipped when
-    ``out/data.yaml`` exists) and return the data.yaml path. ``resolve`` maps paths written in
-    the recipe to real paths."""
+    """Write the joint set under ``out``: one folder per source (``train-real``,
+    ``train-coned``, ``train-phantom``, ``train-<yolo folder>``, ``val-...``), each written
+    once (a folder is complete when its ``.done`` marker exists, so an interrupted build
+    resumes and a source added later is written alone), and ``data.yaml`` listing them."""
     import shutil
 
     import yaml
     from tqdm import tqdm
 
+    roles: dict[str, list[str]] = {"train": [], "val": []}
+    for name, (role, images) in _sources(real_root, splits, joint, resolve).items():
+        folder = out / name
+        roles[role].append(f"{name}/images")
+        if (folder / ".done").is_file():
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        for item in tqdm(images(), desc=f"joint set {name}", unit="img", file=sys.stderr,
+                         disable=None, leave=False):
+            write_image(item, folder, preprocess)
+        (folder / ".done").write_text("")
     data_yaml = out / "data.yaml"
-    if data_yaml.is_file():
-        return data_yaml
-    train = list(read_yolo_folder(real_root / splits["train"], "real"))
-    streams: dict[str, list] = {"train": [iter(train)], "val": [
-        read_yolo_folder(real_root / splits["val"], "real")]}
-    if joint.get("crops"):
-        c = joint["crops"]
-        streams["train"].append(real_crops(train, int(c["n"]), int(c.get("seed", 0)),
-                                           int(c.get("min_bodies", 2)),
-                                           int(c.get("max_bodies", 6))))
-    if joint.get("phantoms"):
-        p = joint["phantoms"]
-        streams["train"].append(phantom_images(int(p["n"]), int(p.get("seed", 0)),
-                                               float(p.get("coned", 0.3))))
-    if joint.get("val_phantoms"):
-        p = joint["val_phantoms"]
-        streams["val"].append(phantom_images(int(p["n"]), int(p.get("seed", 1)),
-                                             float(p.get("coned", 0.3))))
-    for role, key in (("train", "yolo"), ("val", "val_yolo")):
-        for folder in joint.get(key) or ():
-            streams[role].append(read_yolo_folder(resolve(folder), f"yolo-{Path(folder).name}"))
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for role, its in streams.items():
-        for it in its:
-            for item in tqdm(it, desc=f"joint set {role}", unit="img", file=sys.stderr,
-                             disable=None, leave=False):
-                write_image(item, tmp / role, preprocess)
-    (tmp / "data.yaml").write_text(yaml.safe_dump(
-        {"path": str(out.resolve()), "names": {0: VERTEBRA_CLASS}, "train": "train/images",
-         "val": "val/images"}, sort_keys=True))
-    tmp.rename(out)
+    data_yaml.write_text(yaml.safe_dump(
+        {"path": str(out.resolve()), "names": {0: VERTEBRA_CLASS}, **roles}, sort_keys=True))
     return data_yaml
