@@ -282,6 +282,10 @@ def _write_pack(recipe, out, det_pack, key, state, pre, gate, history, reports, 
         "labels": list(LABELS), "input": pre.to_dict(), "weights": weights, "dtype": "float16",
         "part": "gate", "sha256": save_weights(state, pack_dir / weights, fp16=True)}
     manifest["gate"] = gate.to_dict()
+    shutil.copy2(out / "splits.json", pack_dir / "gate_splits.json")
+    manifest["gate_test_set"] = {
+        "radiographs": relative_to_cwd(recipe.radiographs), "split_file": "gate_splits.json",
+        "split": "test", "vertebrae": relative_to_cwd(recipe.vertebrae / "test")}
     manifest["gate_report"] = {**reports, "history": [dict(h) for h in history]}
     for role, rep in (("gate_val", reports["val (out-of-fold)"]), ("gate_test", reports["test"])):
         manifest.setdefault("metrics", {})[role] = {
