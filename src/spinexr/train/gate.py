@@ -98,11 +98,17 @@ def _drr_items(folders: Iterable[Path]) -> list[GateItem]:
 
 
 def _drr_views(folder: Path) -> dict[str, str]:
-    meta = folder / "views.json"
-    if meta.is_file():
-        return {str(k): str(v) for k, v in json.loads(meta.read_text()).items()}
-    return {p.stem: next((v for v in ("lateral", "oblique", "ap") if v in p.stem), "")
-            for p in (folder / "images").glob("*.png")}
+    """Image stem -> view of a folder written by :func:`spinexr.phantom.drr.write_drr_yolo`,
+    which cycles through its ``VIEWS`` in image order (``drr_00000`` lateral, ...)."""
+    import re
+
+    from spinexr.phantom.drr import VIEWS
+
+    out = {}
+    for p in (folder / "images").glob("*.png"):
+        found = re.fullmatch(r"drr_(\d+)", p.stem)
+        out[p.stem] = VIEWS[int(found.group(1)) % len(VIEWS)] if found else ""
+    return out
 
 
 def gate_items(recipe: GateRecipe, role: str, splits: Mapping[str, str]) -> list[GateItem]:
