@@ -251,7 +251,9 @@ def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
     detector = det_pack.detector(det_key, engine="torch")
     key = str(recipe.model.get("key", "spine_classifier"))
     model = create_classifier(str(recipe.model["arch"]), 2, head="binary")
-    model.load_state_dict(dict(state))
+    # the pack stores fp16 weights: fit and measure the gate with exactly those
+    state = {k: (v.half().float() if v.is_floating_point() else v) for k, v in state.items()}
+    model.load_state_dict(state)
     clf = Classifier(model, LABELS, "binary", pre, name=key)
     conf, strong = float(recipe.thresholds.get("conf", 0.25)), 0.5
     x_val, _ = evidence(items["val"], clf, detector, conf, strong)
