@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                              workers=max(0, args.decode_workers)):
         for path, row in _run_batch(analyzer, read, args.out, pack):
             rows.append((path, row))
-            refused += not row[0]
+            refused += row[0] == "refused"
             bar.update(1)
     bar.close()
     _print_summary(rows, args.out)
@@ -118,19 +118,19 @@ def _run_batch(analyzer, read, out: Path, pack):
             target = out / a.image_id
             target.mkdir(parents=True, exist_ok=True)
             write_json(analysis_to_dict(a, source_path=str(path)), target / "result.json")
-            results[path] = (False, a.image_id, r.error)
+            results[path] = ("refused", a.image_id, r.error)
     analyses = analyzer.analyze_batch([im for _, im in images]) if images else []
     for (path, image), a in zip(images, analyses):
         write_outputs(a, image, out / a.image_id, heatmap=None,
                       card=pack.manifest.get("card", {}))
-        results[path] = (a.gate.accepted, a.image_id, _one_line(a))
+        results[path] = (a.gate.outcome, a.image_id, _one_line(a))
     return [(r.path, results[r.path]) for r in read]
 
 
 def _one_line(a) -> str:
     if not a.gate.accepted:
         return a.gate.reason
-    parts = []
+    parts = [a.gate.reason] if a.gate.uncertain else []
     if a.triage is not None:
         parts.append(f"P(abnormal) {a.triage.probability:.2f} "
                      f"{'ABNORMAL' if a.triage.abnormal else 'normal'}")
@@ -141,8 +141,11 @@ def _one_line(a) -> str:
 
 def _print_summary(rows, out: Path) -> None:
     width = max([len(str(p)) for p, _ in rows] + [4])
-    print(f"{'input':{width}s}  {'status':8s}  result")
-    for path, (ok, image_id, text) in rows:
-        print(f"{str(path):{width}s}  {'ok' if ok else 'refused':8s}  {text}")
-    done = sum(1 for _, r in rows if r[0])
-    print(f"{done} of {len(rows)} analysed; results in {out}/<image_id>/")
+    print(f"{'input':{width}s}  {'status':9s}  result")
+    for path, (outcome, image_id, text) in rows:
+        status = {"accepted": "ok"}.get(outcome, outcome)
+        print(f"{str(path):{width}s}  {status:9s}  {text}")
+    done = sum(1 for _, r in rows if r[0] != "refused")
+    unsure = sum(1 for _, r in rows if r[0] == "uncertain")
+    print(f"{done} of {len(rows)} analysed" + (f" ({unsure} uncertain: check them)" if unsure
+                                                else "") + f"; results in {out}/<image_id>/")
