@@ -53,3 +53,16 @@ def shared_data():
     if not (root / "radiographs" / "manifest.json").is_file():
         pytest.skip("../shared/data/radiographs is absent (it holds the gate's real images)")
     return root
+
+
+def test_fusion_weights_give_every_source_the_same_say():
+    from spinexr.train.gate import source_weights
+    from spinexr.train.gate_data import GateItem
+
+    px = np.zeros((2, 2), np.float32)
+    items = ([GateItem("a", px, 1, "films")] * 6 + [GateItem("b", px, 1, "coned")] * 2
+             + [GateItem("c", px, 0, "chest")] * 4)
+    w = source_weights(items)
+    assert w[:6].sum() == pytest.approx(w[6:8].sum())           # films vs coned views
+    assert w[:8].sum() == pytest.approx(w[8:].sum())            # spine vs other
+    assert w.sum() == pytest.approx(len(items))

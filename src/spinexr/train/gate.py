@@ -198,19 +198,32 @@ def evidence(items: Sequence[GateItem], classifier, detector, conf: float, stron
     return np.stack(feats), evs
 
 
-def fit_fusion(x: np.ndarray, y: np.ndarray, seed: int = 0, c: float = 1.0
-               ) -> tuple[np.ndarray, float, np.ndarray]:
+def source_weights(items: Sequence[GateItem]) -> np.ndarray:
+    """Sample weights giving every (label, source) group the same total within its label, and
+    both labels the same total: 262 AP films of one collection must not outvote 40 coned
+    views or 25 chest films."""
+    keys = [(it.label, it.source) for it in items]
+    groups = {k: keys.count(k) for k in set(keys)}
+    per_label = {lab: sum(1 for k in groups if k[0] == lab) for lab in (0, 1)}
+    w = np.array([1.0 / (groups[k] * per_label[k[0]]) for k in keys])
+    return w * len(w) / w.sum()
+
+
+def fit_fusion(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, seed: int = 0,
+               c: float = 1.0) -> tuple[np.ndarray, float, np.ndarray]:
     """Logistic fusion on validation features: (weights, bias, out-of-fold P(spine))."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, np.float64)
+
     def model():
-        return LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+        return LogisticRegression(C=c, max_iter=5000)
 
     oof = np.zeros(len(y))
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(x, y):
-        oof[te] = model().fit(x[tr], y[tr]).predict_proba(x[te])[:, 1]
-    final = model().fit(x, y)
+        oof[te] = model().fit(x[tr], y[tr], sample_weight=w[tr]).predict_proba(x[te])[:, 1]
+    final = model().fit(x, y, sample_weight=w)
     return final.coef_[0], float(final.intercept_[0]), oof
 
 
@@ -258,7 +271,8 @@ def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
     conf, strong = float(recipe.thresholds.get("conf", 0.25)), 0.5
     x_val, _ = evidence(items["val"], clf, detector, conf, strong)
     y_val = np.asarray([it.label for it in items["val"]])
-    w, b, oof = fit_fusion(x_val, y_val, c=float(recipe.thresholds.get("c", 1.0)))
+    w, b, oof = fit_fusion(x_val, y_val, source_weights(items["val"]),
+                           c=float(recipe.thresholds.get("c", 1.0)))
     unc, acc = pick_thresholds(oof[y_val == 0], oof[y_val == 1],
                                max_uncertain_fp=float(recipe.thresholds.get("uncertain_fp", 0.02)),
                                max_accept_fp=float(recipe.thresholds.get("accept_fp", 0.0)),
