@@ -65,3 +65,13 @@ def test_thresholds_sit_above_the_validation_negatives():
     assert sum(p >= unc for p in neg) == 1 and sum(p >= acc for p in neg) == 0
     with pytest.raises(ConfigError, match="no non-spine"):
         pick_thresholds([], [0.9])
+
+
+def test_each_negative_source_is_held_to_the_rates_on_its_own():
+    easy = [0.01] * 200                          # many generated negatives, all easy
+    real = [0.05, 0.1, 0.3, 0.6]                 # a few real ones, one hard
+    pooled = pick_thresholds(easy + real, max_uncertain_fp=0.02, margin=0.0)[0]
+    per_source = pick_thresholds({"generated": easy, "real": real}, max_uncertain_fp=0.02,
+                                 margin=0.0)[0]
+    assert pooled == pytest.approx(0.01)         # 4 of 204 may pass: all 4 real ones do
+    assert per_source == pytest.approx(0.6)      # 2% of 4 real: none may pass

@@ -137,24 +137,29 @@ def _reason(outcome: str, image: str, seen: str, verdict: str, said: str) -> str
             "check that this is a spine radiograph")
 
 
-def pick_thresholds(p_other: Sequence[float], p_spine: Sequence[float], *,
+def pick_thresholds(p_other, p_spine: Sequence[float] = (), *,
                     max_uncertain_fp: float = 0.02, max_accept_fp: float = 0.0,
                     margin: float = 0.02) -> tuple[float, float]:
-    """(uncertain, accept) thresholds from validation P(spine) values.
+    """(uncertain, accept) thresholds from validation P(spine) values of non-spine images.
 
-    ``uncertain``: the lowest threshold letting through at most ``max_uncertain_fp`` of the
-    non-spine images; ``accept``: the same for ``max_accept_fp`` (0: above every non-spine
-    image); each raised by ``margin`` (capped below 1), and never below the other.
+    ``p_other`` is a sequence, or a mapping source -> sequence (then each source is held to the
+    rates on its own, so that many easy generated negatives cannot let a few real ones
+    through). ``uncertain``: the lowest threshold letting through at most ``max_uncertain_fp``
+    of the non-spine images (of each source); ``accept``: the same for ``max_accept_fp``
+    (0: above every non-spine image); each raised by ``margin`` (capped below 1), and
+    ``accept`` never below ``uncertain``. ``p_spine`` is accepted for symmetry (unused: the
+    thresholds are set by the errors they allow on non-spine images).
     """
-    neg = np.sort(np.asarray(p_other, np.float64))[::-1]
-    if neg.size == 0:
+    groups = dict(p_other) if isinstance(p_other, Mapping) else {"all": p_other}
+    groups = {k: np.sort(np.asarray(v, np.float64))[::-1] for k, v in groups.items()}
+    if not any(g.size for g in groups.values()):
         raise ConfigError("no non-spine validation images to set the gate thresholds", "gate")
 
-    def threshold(rate: float) -> float:
+    def threshold(neg: np.ndarray, rate: float) -> float:
         k = int(np.floor(rate * neg.size))      # negatives allowed at or above it
         base = neg[k] if k < neg.size else 0.0
-        return float(min(base + margin, 0.999))
+        return float(min(base + max(margin, 1e-9), 0.999))   # strictly above neg[k]
 
-    uncertain = threshold(max_uncertain_fp)
-    accept = max(threshold(max_accept_fp), uncertain)
+    uncertain = max(threshold(g, max_uncertain_fp) for g in groups.values() if g.size)
+    accept = max([threshold(g, max_accept_fp) for g in groups.values() if g.size] + [uncertain])
     return uncertain, accept

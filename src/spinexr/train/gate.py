@@ -273,7 +273,11 @@ def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
     y_val = np.asarray([it.label for it in items["val"]])
     w, b, oof = fit_fusion(x_val, y_val, source_weights(items["val"]),
                            c=float(recipe.thresholds.get("c", 1.0)))
-    unc, acc = pick_thresholds(oof[y_val == 0], oof[y_val == 1],
+    negatives: dict[str, list[float]] = {}
+    for p_i, it in zip(oof, items["val"]):
+        if it.label == 0:
+            negatives.setdefault(it.source, []).append(float(p_i))
+    unc, acc = pick_thresholds(negatives,
                                max_uncertain_fp=float(recipe.thresholds.get("uncertain_fp", 0.02)),
                                max_accept_fp=float(recipe.thresholds.get("accept_fp", 0.0)),
                                margin=float(recipe.thresholds.get("margin", 0.02)))
