@@ -284,13 +284,27 @@ def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
     gate = GateModel(classifier=key, detector=det_key, weights=tuple(float(v) for v in w),
                      bias=b, accept=acc, uncertain=unc, conf=conf, strong_conf=strong)
     val_report = outcome_table(oof, items["val"], gate)
+    _write_scores(out / "val_oof.csv", oof, items["val"])
     del items["val"]
     test = gate_items(recipe, "test", splits)
     x_test, _ = evidence(test, clf, detector, conf, strong)
-    test_report = outcome_table(gate.p_spine(x_test), test, gate)
+    p_test = gate.p_spine(x_test)
+    test_report = outcome_table(p_test, test, gate)
+    _write_scores(out / "test_p_spine.csv", p_test, test)
     return _write_pack(recipe, out, det_pack, key, state, pre, gate, history,
                        {"val (out-of-fold)": val_report, "test": test_report}, save_weights,
                        save_pack)
+
+
+def _write_scores(path: Path, p: np.ndarray, items: Sequence[GateItem]) -> None:
+    """One row per image: name, label, source, view, P(spine) (for plots and threshold review)."""
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["name", "label", "source", "view", "p_spine"])
+        for p_i, it in sorted(zip(p, items), key=lambda t: t[0]):
+            w.writerow([it.name, LABELS[it.label], it.source, it.view, f"{p_i:.6f}"])
 
 
 def _write_pack(recipe, out, det_pack, key, state, pre, gate, history, reports, save_weights,
