@@ -59,7 +59,7 @@ def test_recipe_members_inherit_and_override_train_keys(tmp_path):
     ("train", {"final": "average"}, "only 'retrain'"),
     ("model", {"head": "softmax", "labels": ["x", "y", "z"]}, "ensembles are for binary"),
     ("model", {"members": []}, "lists no backbone"),
-    ("model", {"regions": ["thoracic"]}, r"model.regions \['thoracic'\]"),
+    ("model", {"regions": ["sacral"]}, r"model.regions \['sacral'\]"),
 ])
 def test_recipe_errors_are_named(tmp_path, section, changes, match):
     with pytest.raises(ConfigError, match=match):

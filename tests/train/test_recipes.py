@@ -24,6 +24,14 @@ def test_recipe_validates(path):
         for part in recipe.parts.values():
             assert part in RECIPES
         return
+    if recipe_task(path) == "gate":
+        from spinexr.train.augment import AugmentConfig
+        from spinexr.train.gate import load_gate_recipe
+
+        gate = load_gate_recipe(path)
+        AugmentConfig.from_mapping(gate.train.get("augment"))     # known keys, sane ranges
+        assert gate.model["contrast"] == "equalize" and gate.sources
+        return
     cfg = load_config(path)
     if cfg.task == "classify":
         recipe = parse_recipe(cfg, cfg.model.get("labels", ()) if cfg.data.format == "folders"
