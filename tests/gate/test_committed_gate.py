@@ -41,11 +41,14 @@ def test_gate_reproduces_its_radiographs_test_split(radiographs_dir, tmp_path):
     got = _run(tmp_path, str(radiographs_dir), "--split-file", str(PACK / "gate_splits.json"),
                "--split", "test")
     conf = got["confusion"]
-    assert got["n_spine"] == recorded["spine"]["n"] and got["n_other"] == recorded["other"]["n"]
+    # the CLI also counts files the reader refuses (colour photos, CT, MR): refused, never
+    # let through; training measured the readable ones
+    assert got["n_spine"] == recorded["spine"]["n"]
+    assert got["n_other"] >= recorded["other"]["n"]
     spine_through = conf["accepted"]["spine"] + conf["uncertain"]["spine"]
-    other_refused = conf["refused"]["other"]
+    other_through = conf["accepted"]["other"] + conf["uncertain"]["other"]
     assert abs(spine_through - _through(recorded["spine"])) <= SLACK
-    assert abs(other_refused - recorded["other"]["refused"]) <= SLACK
+    assert abs(other_through - _through(recorded["other"])) <= SLACK
 
 
 @pytest.mark.slow

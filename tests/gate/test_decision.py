@@ -75,3 +75,14 @@ def test_each_negative_source_is_held_to_the_rates_on_its_own():
                                  margin=0.0)[0]
     assert pooled == pytest.approx(0.01)         # 4 of 204 may pass: all 4 real ones do
     assert per_source == pytest.approx(0.6)      # 2% of 4 real: none may pass
+
+
+def test_without_any_vertebral_evidence_the_classifier_alone_cannot_let_an_image_in():
+    nothing = ChainEvidence(detected=0, chain=0, confident=0, top3_score=0.0, adjacent_pairs=0)
+    outcome, reason = decide(0.99, nothing, MODEL, None)
+    assert outcome == "refused" and "no column of vertebral bodies" in reason
+    assert decide(0.99, nothing, MODEL, _Header("spine"))[0] == "uncertain"   # the header says so
+    coned = ChainEvidence(detected=2, chain=2, confident=2, top3_score=0.9, adjacent_pairs=1)
+    assert decide(0.99, coned, MODEL, None)[0] == "accepted"                  # an L5-S1 view
+    column = ChainEvidence(detected=3, chain=3, confident=0, top3_score=0.4, adjacent_pairs=0)
+    assert decide(0.99, column, MODEL, None)[0] == "accepted"

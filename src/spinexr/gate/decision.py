@@ -5,6 +5,8 @@ The image side is a logistic fusion (:class:`GateModel`) of the spine-vs-other c
 logit and the vertebra detector's evidence (:data:`~spinexr.gate.evidence.FEATURES`), fitted
 on the validation split only; its two thresholds were chosen on validation images too
 (``uncertain``: the lowest P(spine) still analysed; ``accept``: analysed without a warning).
+An image in which the detector finds no vertebral evidence at all (:func:`has_column`) is
+refused on the image side whatever P(spine) says.
 The header then moves the decision, never past what the image allows:
 
 * a header that names the spine: refused images become uncertain, uncertain become accepted;
@@ -92,6 +94,18 @@ def _what(ev: ChainEvidence) -> str:
     return f"{ev.chain} vertebral bod{'y' if ev.chain == 1 else 'ies'} found"
 
 
+#: Bodies in a column that count as image evidence without an adjacent confident pair.
+MIN_COLUMN = 3
+
+
+def has_column(ev: ChainEvidence) -> bool:
+    """Whether the detector saw vertebral evidence at all: a coned view's two adjacent bodies,
+    or a column of :data:`MIN_COLUMN` or more. Without it, the image side refuses whatever
+    the classifier says: a classifier trained on a few hundred real images is confidently
+    wrong on images unlike any of them (photographs, CT slices), the detector is not."""
+    return ev.coned_view or ev.chain >= MIN_COLUMN
+
+
 def decide(p: float, ev: ChainEvidence, model: GateModel,
            header=None) -> tuple[str, str]:
     """The outcome (``accepted`` / ``uncertain`` / ``refused``) and its reason.
@@ -102,7 +116,7 @@ def decide(p: float, ev: ChainEvidence, model: GateModel,
         model: thresholds.
         header: a :class:`~spinexr.gate.header.HeaderEvidence` or ``None`` (raster input).
     """
-    image = _image_outcome(p, model)
+    image = _image_outcome(p, model) if has_column(ev) else "refused"
     seen = f"P(spine) {p:.2f}, {_what(ev)}"
     verdict = getattr(header, "verdict", "unknown")
     said = getattr(header, "reason", "")
@@ -116,6 +130,8 @@ def decide(p: float, ev: ChainEvidence, model: GateModel,
                    "uncertain": "uncertain" if near else "refused"}.get(image, image)
     else:
         outcome = image
+    if outcome == "refused" and not has_column(ev) and verdict != "other":
+        return outcome, f"not a spine radiograph: no column of vertebral bodies found ({seen})"
     return outcome, _reason(outcome, image, seen, verdict, said)
 
 

@@ -243,4 +243,31 @@ def render_card(manifest: Mapping[str, Any]) -> str:
         shown = ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}"
                           for k, v in values.items() if not isinstance(v, (dict, list)))
         lines.append(f"- {split}: {shown}")
+    lines += _gate_card(manifest)
+    if card.get("history"):
+        lines += ["", "## History", ""] + [f"- {h}" for h in card["history"]]
     return "\n".join(lines) + "\n"
+
+
+def _gate_card(manifest: Mapping[str, Any]) -> list[str]:
+    """The input gate's section of the card: what it fuses, its thresholds, its test table."""
+    gate = manifest.get("gate")
+    if not gate:
+        return []
+    card = manifest.get("card", {})
+    lines = ["", "## Input gate", "",
+             f"P(spine) = logistic fusion of {', '.join(gate['features'])} (classifier "
+             f"`{gate['classifier']}`, detector `{gate['detector']}`); accepted at >= "
+             f"{gate['accept']:.3f}, uncertain (analysed with a warning) at >= "
+             f"{gate['uncertain']:.3f}, refused below. Fitted on validation data only.", ""]
+    if card.get("gate_data"):
+        lines += [str(card["gate_data"]), ""]
+    if card.get("gate_command"):
+        lines += ["```", str(card["gate_command"]), "```", ""]
+    test = manifest.get("gate_report", {}).get("test", {})
+    rows = [(k, v) for k, v in test.items() if isinstance(v, Mapping)]
+    if rows:
+        lines += ["| test images | n | accepted | uncertain | refused |", "|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['n']} | {v['accepted']} | {v['uncertain']} | {v['refused']} |"
+                  for k, v in rows]
+    return lines

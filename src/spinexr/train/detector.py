@@ -243,9 +243,7 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
     key = str(cfg.model.get("key", "detector"))
     weights = f"{key}.safetensors"
     spec = {"kind": "detector", "arch": cfg.model["arch"], "weights": weights, "dtype": "float16",
-            "labels": names, "input": {"size": int(cfg.model["imgsz"]), "channels": 3,
-                                       "range": [0.0, 1.0], "letterbox": True,
-                                       **({"preprocess": preprocess} if preprocess else {})},
+            "labels": names, "input": _input_contract(cfg, preprocess),
             "thresholds": {"conf": float(cfg.model.get("conf", 0.25)), "iou": 0.6},
             "sha256": save_weights(state, pack_dir / weights, fp16=True)}
     manifest = _manifest(cfg, {key: spec}, {})
@@ -256,6 +254,20 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
     save_pack(pack_dir, _manifest(cfg, {key: spec}, metrics))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return pack_dir
+
+
+def _input_contract(cfg: TrainConfig, preprocess: str | None) -> dict:
+    """The packed detector's input: ``size`` is the letterbox side used at inference
+    (``model.infer_imgsz``, chosen on the validation split; default the training ``imgsz``,
+    kept as ``train_size``), plus the contrast step and the tiling of tall films."""
+    m = cfg.model
+    out = {"size": int(m.get("infer_imgsz", m["imgsz"])), "train_size": int(m["imgsz"]),
+           "channels": 3, "range": [0.0, 1.0], "letterbox": True}
+    if preprocess:
+        out["preprocess"] = preprocess
+    if m.get("tile_aspect"):
+        out["tile_aspect"] = float(m["tile_aspect"])
+    return out
 
 
 def init_model(cfg: TrainConfig, names: Sequence[str]):

@@ -227,18 +227,20 @@ def fit_fusion(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, 
     return final.coef_[0], float(final.intercept_[0]), oof
 
 
-def outcome_table(p: np.ndarray, items: Sequence[GateItem], gate) -> dict[str, Any]:
-    """Let-through / refused counts per label and per source at the gate's thresholds."""
+def outcome_table(p: np.ndarray, evs: Sequence[Any], items: Sequence[GateItem], gate
+                  ) -> dict[str, Any]:
+    """Accepted / uncertain / refused counts per label and per source, as the gate decides
+    them from P(spine) and the detector evidence (no header: the images are rasters)."""
+    from spinexr.gate.decision import decide
+
+    outcomes = np.asarray([decide(float(p_i), ev, gate, None)[0] for p_i, ev in zip(p, evs)])
     out: dict[str, Any] = {}
     for key in sorted({(it.label, it.source) for it in items}):
-        idx = [i for i, it in enumerate(items) if (it.label, it.source) == key]
-        ps = p[idx]
-        row = {"n": len(idx), "accepted": int((ps >= gate.accept).sum()),
-               "uncertain": int(((ps >= gate.uncertain) & (ps < gate.accept)).sum()),
-               "refused": int((ps < gate.uncertain).sum())}
-        out[f"{LABELS[key[0]]}/{key[1]}"] = row
+        o = outcomes[[i for i, it in enumerate(items) if (it.label, it.source) == key]]
+        out[f"{LABELS[key[0]]}/{key[1]}"] = {
+            "n": len(o), **{k: int((o == k).sum()) for k in ("accepted", "uncertain", "refused")}}
     y = np.asarray([it.label for it in items])
-    through = p >= gate.uncertain
+    through = outcomes != "refused"
     out["sensitivity"] = float(through[y == 1].mean()) if (y == 1).any() else None
     out["specificity"] = float((~through[y == 0]).mean()) if (y == 0).any() else None
     return out
@@ -269,7 +271,7 @@ def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
     model.load_state_dict(state)
     clf = Classifier(model, LABELS, "binary", pre, name=key)
     conf, strong = float(recipe.thresholds.get("conf", 0.25)), 0.5
-    x_val, _ = evidence(items["val"], clf, detector, conf, strong)
+    x_val, ev_val = evidence(items["val"], clf, detector, conf, strong)
     y_val = np.asarray([it.label for it in items["val"]])
     w, b, oof = fit_fusion(x_val, y_val, source_weights(items["val"]),
                            c=float(recipe.thresholds.get("c", 1.0)))
@@ -283,13 +285,13 @@ def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
                                margin=float(recipe.thresholds.get("margin", 0.02)))
     gate = GateModel(classifier=key, detector=det_key, weights=tuple(float(v) for v in w),
                      bias=b, accept=acc, uncertain=unc, conf=conf, strong_conf=strong)
-    val_report = outcome_table(oof, items["val"], gate)
+    val_report = outcome_table(oof, ev_val, items["val"], gate)
     _write_scores(out / "val_oof.csv", oof, items["val"])
     del items["val"]
     test = gate_items(recipe, "test", splits)
-    x_test, _ = evidence(test, clf, detector, conf, strong)
+    x_test, ev_test = evidence(test, clf, detector, conf, strong)
     p_test = gate.p_spine(x_test)
-    test_report = outcome_table(p_test, test, gate)
+    test_report = outcome_table(p_test, ev_test, test, gate)
     _write_scores(out / "test_p_spine.csv", p_test, test)
     return _write_pack(recipe, out, det_pack, key, state, pre, gate, history,
                        {"val (out-of-fold)": val_report, "test": test_report}, save_weights,
