@@ -84,5 +84,7 @@ def test_without_any_vertebral_evidence_the_classifier_alone_cannot_let_an_image
     assert decide(0.99, nothing, MODEL, _Header("spine"))[0] == "uncertain"   # the header says so
     coned = ChainEvidence(detected=2, chain=2, confident=2, top3_score=0.9, adjacent_pairs=1)
     assert decide(0.99, coned, MODEL, None)[0] == "accepted"                  # an L5-S1 view
-    column = ChainEvidence(detected=3, chain=3, confident=0, top3_score=0.4, adjacent_pairs=0)
+    column = ChainEvidence(detected=2, chain=2, confident=0, top3_score=0.3, adjacent_pairs=0)
     assert decide(0.99, column, MODEL, None)[0] == "accepted"
+    single = ChainEvidence(detected=1, chain=1, confident=1, top3_score=0.9, adjacent_pairs=0)
+    assert decide(0.99, single, MODEL, None)[0] == "refused"

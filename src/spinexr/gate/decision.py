@@ -94,13 +94,14 @@ def _what(ev: ChainEvidence) -> str:
     return f"{ev.chain} vertebral bod{'y' if ev.chain == 1 else 'ies'} found"
 
 
-#: Bodies in a column that count as image evidence without an adjacent confident pair.
-MIN_COLUMN = 3
+#: Bodies in a column (at the gate's detector confidence) that count as image evidence.
+MIN_COLUMN = 2
 
 
 def has_column(ev: ChainEvidence) -> bool:
     """Whether the detector saw vertebral evidence at all: a coned view's two adjacent bodies,
-    or a column of :data:`MIN_COLUMN` or more. Without it, the image side refuses whatever
+    or a column of :data:`MIN_COLUMN` or more bodies at any confidence the gate counts (weakly
+    detected lateral and oblique views keep their say). Without it, the image side refuses whatever
     the classifier says: a classifier trained on a few hundred real images is confidently
     wrong on images unlike any of them (photographs, CT slices), the detector is not."""
     return ev.coned_view or ev.chain >= MIN_COLUMN
