@@ -9,7 +9,9 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("diffdrr", reason="diffdrr not installed: pip install -e '.[drr]'")
+pytest.importorskip("diffdrr", reason="diffdrr not installed (optional, for rendering DRR "
+                    "training images): pip install --no-deps diffdrr==0.6.1 plus the other "
+                    "pins of the 'drr' extra in pyproject.toml")
 
 from spinexr.labels import VERTEBRA_CLASS, VERTEBRAL_LEVELS  # noqa: E402
 from spinexr.phantom.drr import render_drr, write_drr_yolo  # noqa: E402
