@@ -79,7 +79,7 @@ def _graders(pack) -> tuple[str, ...]:
                  and s.get("part") not in ("stenosis_grades",))
 
 
-def find_roles(pack, vertebrae_pack=None, gate_detector=None) -> _Roles:
+def find_roles(pack, gate_detector=None) -> _Roles:
     """The pack's roles; ``gate_detector`` is the gate's (pack, key), see
     :class:`~spinexr.gate.runtime.InputGate`."""
     return _Roles(lesion_detector=_find_detector(pack, LESION_CLASSES),
@@ -125,7 +125,7 @@ class Analyzer:
 
         self.input_gate = InputGate.from_packs([vertebrae_pack, pack], gate_settings(self.config),
                                                device=dev)
-        self.roles = find_roles(pack, vertebrae_pack, self.input_gate.detector_ref)
+        self.roles = find_roles(pack, self.input_gate.detector_ref)
         self.triage_model = pack.triage(device=dev) if pack.manifest.get("ensemble") else None
         if self.triage_model is not None and \
                 self.config.operating_point not in self.triage_model.operating_points:

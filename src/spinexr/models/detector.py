@@ -101,10 +101,11 @@ class Detector:
         if self.tile_aspect:
             return self.predict_tiled(images, max_aspect=self.tile_aspect, conf=conf, iou=iou,
                                       max_det=max_det)
-        return self._predict(images, conf=conf, iou=iou, max_det=max_det)
+        return self._predict(images, conf=conf, iou=iou, max_det=max_det,
+                             preprocess=self.preprocess)
 
     def _predict(self, images: Sequence[np.ndarray], *, conf: float, iou: float,
-                 max_det: int) -> list[list[Box]]:
+                 max_det: int, preprocess: str | None) -> list[list[Box]]:
         import torch
         from ultralytics.utils.nms import non_max_suppression
 
@@ -112,7 +113,7 @@ class Detector:
 
         if not images:
             return []
-        boxed = [letterbox(apply_preprocess(img, self.preprocess), self.imgsz) for img in images]
+        boxed = [letterbox(apply_preprocess(img, preprocess), self.imgsz) for img in images]
         batch = torch.from_numpy(np.stack([b[0] for b in boxed]))[:, None].expand(-1, 3, -1, -1)
         if self.engine is not None:
             preds = torch.from_numpy(np.asarray(self.engine(batch.contiguous().numpy()),
@@ -140,12 +141,9 @@ class Detector:
         jobs = [(i, (0, 0, im.shape[1], im.shape[0])) for i, im in enumerate(prepared)]
         jobs += [(i, t) for i, im in enumerate(prepared) for t in tiles(im.shape, max_aspect)
                  if t != (0, 0, im.shape[1], im.shape[0])]
-        keep, self.preprocess = self.preprocess, None   # applied once, to the whole image
-        try:
-            found = self._predict([prepared[i][y0:y1, x0:x1] for i, (x0, y0, x1, y1) in jobs],
-                                  conf=conf, iou=iou, max_det=max_det)
-        finally:
-            self.preprocess = keep
+        # the contrast step was applied once, to the whole image, not per tile
+        found = self._predict([prepared[i][y0:y1, x0:x1] for i, (x0, y0, x1, y1) in jobs],
+                              conf=conf, iou=iou, max_det=max_det, preprocess=None)
         per_image: list[list[Box]] = [[] for _ in images]
         for (i, tile), boxes in zip(jobs, found):
             per_image[i] += _from_tile(boxes, tile, prepared[i].shape)

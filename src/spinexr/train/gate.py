@@ -251,7 +251,7 @@ def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
     """Run the recipe; returns ``<out>/pack``: the detector pack plus the gate."""
     from spinexr.gate.decision import GateModel, pick_thresholds
     from spinexr.models.classifier import Classifier, create_classifier
-    from spinexr.models.pack import load_pack, save_pack, save_weights
+    from spinexr.models.pack import load_pack
     from spinexr.train.gate_data import radiograph_splits, read_manifest
 
     out.mkdir(parents=True, exist_ok=True)
@@ -294,8 +294,7 @@ def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
     test_report = outcome_table(p_test, ev_test, test, gate)
     _write_scores(out / "test_p_spine.csv", p_test, test)
     return _write_pack(recipe, out, det_pack, key, state, pre, gate, history,
-                       {"val (out-of-fold)": val_report, "test": test_report}, save_weights,
-                       save_pack)
+                       {"val (out-of-fold)": val_report, "test": test_report})
 
 
 def _write_scores(path: Path, p: np.ndarray, items: Sequence[GateItem]) -> None:
@@ -309,8 +308,9 @@ def _write_scores(path: Path, p: np.ndarray, items: Sequence[GateItem]) -> None:
             w.writerow([it.name, LABELS[it.label], it.source, it.view, f"{p_i:.6f}"])
 
 
-def _write_pack(recipe, out, det_pack, key, state, pre, gate, history, reports, save_weights,
-                save_pack) -> Path:
+def _write_pack(recipe, out, det_pack, key, state, pre, gate, history, reports) -> Path:
+    from spinexr.models.pack import save_pack, save_weights
+
     pack_dir = out / "pack"
     if pack_dir.exists():
         shutil.rmtree(pack_dir)
