@@ -15,7 +15,8 @@ from spinexr.report import notices
 from spinexr.types import Analysis, Box
 
 MANUFACTURER = "spinexr"
-#: Series numbers of the derived objects (high, so viewers sort them after the source series).
+#: Series numbers of the derived objects (high, so viewers sort them after the source series);
+#: :func:`spinexr.report.uids.result_uids` combines them with the source Series Number.
 SR_SERIES_NUMBER = 9901
 GSPS_SERIES_NUMBER = 9902
 SC_SERIES_NUMBER = 9903
@@ -128,7 +129,9 @@ def verdict_lines(a: Analysis) -> list[str]:
     if not a.gate.accepted:
         return [f"Input refused by the gate: {a.gate.reason}"]
     t = a.triage
-    if t is None:
+    if a.modality == "mri":
+        sentence = stenosis_sentence(a)
+    elif t is None:
         sentence = "No triage result."
     else:
         verdict = "ABNORMAL" if t.abnormal else "NORMAL"
@@ -139,18 +142,29 @@ def verdict_lines(a: Analysis) -> list[str]:
     return [f"{warning}.", sentence] if warning else [sentence]
 
 
+def stenosis_sentence(a: Analysis) -> str:
+    """The verdict of an analysed MR slice: how many regions were graded and the worst."""
+    graded = [g for g in a.grades if g.box is not None]
+    if not graded:
+        return "No stenosis region found."
+    worst = max(graded, key=lambda g: g.index)
+    return (f"Stenosis grading: {len(graded)} region(s) graded; worst {worst.label} "
+            f"({worst.box.label}).")
+
+
 def triage_text(a: Analysis) -> str:
     """One line on the gate and the triage verdict, for SR comments: :func:`verdict_lines`
     joined, so an uncertain input's line starts ``"UNCERTAIN INPUT: <reason>."``."""
     return " ".join(verdict_lines(a))
 
 
-def series_description(a: Analysis, what: str) -> str:
-    """Series Description of a derived object, flagged for an uncertain input and when the
-    pack is synthetic-trained (both fit in 64 characters for every ``what`` used)."""
+def description_flags(a: Analysis) -> str:
+    """The cautions a derived object's Series Description ends with: ``" UNCERTAIN INPUT"``
+    for an uncertain input, ``" SYNTHETIC-TRAINED"`` for a synthetic-trained pack, or ``""``
+    (at most 34 characters)."""
     uncertain = f" {notices.UNCERTAIN_TITLE}" if notices.is_uncertain(a) else ""
     synthetic = " SYNTHETIC-TRAINED" if a.pack.synthetic else ""
-    return f"spinexr {what}{uncertain}{synthetic}"[:64]
+    return uncertain + synthetic
 
 
 def pack_text(a: Analysis) -> str:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 from pydicom import Dataset
-from pydicom.uid import generate_uid
-
 from spinexr.errors import ConfigError
 from spinexr.labels import canonical_lesion
 from spinexr.report import _dicom, codes, notices
 from spinexr.report.overlay import BANNER_TEXT, class_color
+from spinexr.report.uids import ResultUids, tracking_uid, writer_uids
 from spinexr.types import Analysis, Finding
 
 SUMMARY_LAYER = "SPINEXR_SUMMARY"
@@ -30,20 +29,27 @@ WARNING_LAYER = "SPINEXR_WARNING"
 WARNING_COLOR = (255, 191, 0)
 
 
-def make_gsps(a: Analysis, source_header: Dataset) -> Dataset:
+def make_gsps(a: Analysis, source_header: Dataset, *, uids: ResultUids | None = None,
+              uid_root: str | None = None) -> Dataset:
     """A GSPS object annotating the findings of ``a`` on the source image.
 
     Args:
         a: the analysis; boxes in source pixels.
         source_header: the source image's DICOM header (``Radiograph.header``); copied, never
             modified. It must describe a single-sample (grayscale) image.
+        uids: the GSPS's Series/SOP Instance UIDs, numbers and description; default
+            :func:`~spinexr.report.uids.result_uids` (the same for the same image and pack).
+        uid_root: the organisation's UID root for the derived and tracking UIDs; default
+            ``2.25.`` UUID-derived UIDs.
 
     Returns:
-        A ``highdicom.pr.GrayscaleSoftcopyPresentationState`` in the source study with new
-        Series and SOP Instance UIDs; validated by highdicom on construction.
+        A ``highdicom.pr.GrayscaleSoftcopyPresentationState`` in the source study; validated
+        by highdicom on construction. Tracking UIDs derive from its SOP Instance UID and the
+        finding's index.
 
     Raises:
-        ConfigError: no header, a header without the UIDs to reference, or of another image.
+        ConfigError: no header, a header without the UIDs to reference, of another image,
+            or an invalid ``uid_root``.
     """
     import highdicom as hd
 
@@ -53,9 +59,11 @@ def make_gsps(a: Analysis, source_header: Dataset) -> Dataset:
         raise ConfigError("a GSPS needs a single-frame grayscale source; it has "
                           f"SamplesPerPixel {header.get('SamplesPerPixel')}, NumberOfFrames "
                           f"{header.get('NumberOfFrames', 1)}")
+    ids = writer_uids(a, header, "gsps", given=uids, root=uid_root)
     voi = _voi(header)
     layers = _layers(a)
-    annotations = [_annotation(n, f, a, header, layers[codes.lesion_layer(f.label)])
+    annotations = [_annotation(n, f, a, header, layers[codes.lesion_layer(f.label)],
+                               tracking_uid(ids.sop_instance_uid, n, root=uid_root))
                    for n, f in enumerate(a.findings, start=1)]
     annotations += _summary(a, header, layers)
     inverse = header.get("PhotometricInterpretation") == "MONOCHROME1"
@@ -63,16 +71,17 @@ def make_gsps(a: Analysis, source_header: Dataset) -> Dataset:
         presentation_lut_shape=hd.PresentationLUTShapeValues.INVERSE if inverse
         else hd.PresentationLUTShapeValues.IDENTITY)
     with _dicom.quiet_person_names():
-        return _gsps(a, header, annotations, layers, voi, presentation)
+        return _gsps(a, header, ids, annotations, layers, voi, presentation)
 
 
-def _gsps(a: Analysis, header: Dataset, annotations, layers, voi, presentation):
+def _gsps(a: Analysis, header: Dataset, ids: ResultUids, annotations, layers, voi,
+          presentation):
     import highdicom as hd
 
     return hd.pr.GrayscaleSoftcopyPresentationState(
         referenced_images=[header],
-        series_instance_uid=generate_uid(), series_number=_dicom.GSPS_SERIES_NUMBER,
-        sop_instance_uid=generate_uid(), instance_number=1,
+        series_instance_uid=ids.series_instance_uid, series_number=ids.series_number,
+        sop_instance_uid=ids.sop_instance_uid, instance_number=ids.instance_number,
         manufacturer=_dicom.MANUFACTURER, manufacturer_model_name="spinexr",
         software_versions=_dicom.software_version(), device_serial_number=None,
         content_label="SPINEXR",
@@ -80,7 +89,7 @@ def _gsps(a: Analysis, header: Dataset, annotations, layers, voi, presentation):
         graphic_annotations=annotations, graphic_layers=list(layers.values()),
         voi_lut_transformations=voi,
         presentation_lut_transformation=presentation,
-        series_description=_dicom.series_description(a, "AI findings (GSPS)"),
+        series_description=ids.series_description,
     )
 
 
@@ -122,23 +131,23 @@ def _text_box(f: Finding, width: int, height: int) -> tuple[float, float, float,
     return x1, y1, right, min(y2, y1 + strip)
 
 
-def _annotation(n: int, f: Finding, a: Analysis, header: Dataset, layer):
+def _annotation(n: int, f: Finding, a: Analysis, header: Dataset, layer, track: str):
     import highdicom as hd
 
     width, height = int(header.Columns), int(header.Rows)
-    tracking_id, tracking_uid = f"Finding {n}", generate_uid()
+    tracking_id = f"Finding {n}"
     graphic = hd.pr.GraphicObject(
         graphic_type=hd.pr.GraphicTypeValues.POLYLINE,
         graphic_data=_dicom.rectangle(f.box, width, height),
         units=hd.pr.AnnotationUnitsValues.PIXEL,
-        tracking_id=tracking_id, tracking_uid=tracking_uid)
+        tracking_id=tracking_id, tracking_uid=track)
     text = hd.pr.TextObject(
         text_value=_dicom.encodable(_dicom.finding_text(
             f.label, f.score, notices.level_label(f.level, a)), header),
         units=hd.pr.AnnotationUnitsValues.PIXEL,
         bounding_box=_text_box(f, width, height),
         text_justification=hd.pr.TextJustificationValues.LEFT,
-        tracking_id=tracking_id, tracking_uid=tracking_uid)
+        tracking_id=tracking_id, tracking_uid=track)
     return hd.pr.GraphicAnnotation(referenced_images=[header], graphic_layer=layer,
                                    graphic_objects=[graphic], text_objects=[text])
 

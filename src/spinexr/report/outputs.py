@@ -27,6 +27,9 @@ FILES = {"json": "result.json", "overlay": "overlay.png", "voc": "boxes.xml",
 HTML_MAX_SIDE = 1024
 NOT_DICOM_NOTE = ("DICOM SR, GSPS and Secondary Capture not written: the input is not DICOM, "
                   "so there is no study to file them into.")
+MRI_GSPS_NOTE = ("GSPS not written for an MR slice: the presentation state draws radiograph "
+                 "findings only; the stenosis regions are in the SR and burnt into the "
+                 "Secondary Capture.")
 
 
 def select_heatmap(a: Analysis, name: str | None) -> Heatmap | None:
@@ -46,14 +49,17 @@ def select_heatmap(a: Analysis, name: str | None) -> Heatmap | None:
 
 def render_outputs(a: Analysis, image: Radiograph, *, heatmap: str | None = None,
                    card: Mapping[str, Any] | None = None,
-                   max_side: int = DEFAULT_MAX_SIDE) -> dict[str, bytes]:
+                   max_side: int = DEFAULT_MAX_SIDE,
+                   uid_root: str | None = None) -> dict[str, bytes]:
     """Every output of :func:`write_outputs`, in memory: file name -> bytes (result.json
     first). Nothing touches the disk (the web service stores these bytes as they are).
+    ``uid_root``: the organisation's UID root for the SR/GSPS/SC (see
+    :func:`~spinexr.report.uids.result_uids`); default ``2.25.`` UUID-derived UIDs.
 
     Raises:
-        ConfigError: an unknown ``heatmap`` name, or the header of another image. A header
-            lacking the UIDs the SR/GSPS/SC must reference does not raise: those three are
-            left out and result.json's ``notes`` say why.
+        ConfigError: an unknown ``heatmap`` name, the header of another image, or an invalid
+            ``uid_root``. A header lacking the UIDs the SR/GSPS/SC must reference does not
+            raise: those three are left out and result.json's ``notes`` say why.
         ResultValidationError: the result document breaks the schema.
     """
     doc = analysis_to_dict(a)
@@ -64,18 +70,21 @@ def render_outputs(a: Analysis, image: Radiograph, *, heatmap: str | None = None
         image = replace(image, header=None)
         doc["notes"].append("DICOM SR, GSPS and Secondary Capture not written: the source "
                             f"header lacks {', '.join(missing)}")
-    contents = _render_all(a, image, heat, card or {}, max_side)
+    contents = _render_all(a, image, heat, card or {}, max_side, uid_root)
     if image.header is None and not missing:
         doc["notes"].append(NOT_DICOM_NOTE)
+    if "sr" in contents and "gsps" not in contents:
+        doc["notes"].append(MRI_GSPS_NOTE)
     doc["outputs"] = [FILES["json"]] + [FILES[key] for key in contents]
     return {FILES["json"]: json_bytes(doc), **{FILES[k]: v for k, v in contents.items()}}
 
 
 def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str | None = None,
                   card: Mapping[str, Any] | None = None,
-                  max_side: int = DEFAULT_MAX_SIDE) -> dict[str, Path]:
+                  max_side: int = DEFAULT_MAX_SIDE,
+                  uid_root: str | None = None) -> dict[str, Path]:
     """Write result.json, overlay.png, boxes.xml, report.html and, for DICOM input, sr.dcm,
-    gsps.dcm and sc.dcm into ``out_dir`` (created if missing).
+    gsps.dcm (not for an MR slice) and sc.dcm into ``out_dir`` (created if missing).
 
     Args:
         a: the analysis of ``image``.
@@ -85,6 +94,8 @@ def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str
             heatmap of ``a`` is shown in report.html regardless.
         card: the pack's model card for report.html.
         max_side: longest side of the drawn images.
+        uid_root: the organisation's UID root for sr.dcm, gsps.dcm and sc.dcm; default
+            ``2.25.`` UUID-derived UIDs. The same image and pack give the same UIDs.
 
     Returns:
         ``{"json", "overlay", "voc", "html"[, "sr", "gsps", "sc"]} -> path``. result.json lists
@@ -95,7 +106,8 @@ def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str
         FileAccessError: a file cannot be written.
     """
     out_dir = Path(out_dir)
-    contents = render_outputs(a, image, heatmap=heatmap, card=card, max_side=max_side)
+    contents = render_outputs(a, image, heatmap=heatmap, card=card, max_side=max_side,
+                              uid_root=uid_root)
     try:                                 # everything is built before the first file is written
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, data in contents.items():
@@ -108,14 +120,15 @@ def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str
 
 
 def _render_all(a: Analysis, image: Radiograph, heat: Heatmap | None, card: Mapping[str, Any],
-                max_side: int) -> dict[str, bytes]:
+                max_side: int, uid_root: str | None) -> dict[str, bytes]:
     """Every output but result.json, in memory, keyed as in :data:`FILES`."""
     overlay = render_overlay(image.pixels, a, heatmap=heat, max_side=max_side)
     contents = {"overlay": png_bytes(overlay), "voc": voc_xml(a).encode("utf-8")}
     if image.header is not None:
-        contents["sr"] = _dicom_bytes(make_sr(a, image.header))
-        contents["gsps"] = _dicom_bytes(make_gsps(a, image.header))
-        contents["sc"] = _dicom_bytes(make_sc(a, image, overlay))
+        contents["sr"] = _dicom_bytes(make_sr(a, image.header, uid_root=uid_root))
+        if a.modality != "mri":
+            contents["gsps"] = _dicom_bytes(make_gsps(a, image.header, uid_root=uid_root))
+        contents["sc"] = _dicom_bytes(make_sc(a, image, overlay, uid_root=uid_root))
     side = min(max_side, HTML_MAX_SIDE)
     small = overlay if max(overlay.shape[:2]) <= side else render_overlay(
         image.pixels, a, heatmap=heat, max_side=side)
@@ -137,4 +150,4 @@ def _heatmap_pngs(a: Analysis, pixels: np.ndarray, max_side: int) -> dict[str, b
             png_bytes(blend_heatmap(base, h.array, 0.5)) for h in a.heatmaps}
 
 
-__all__ = ["FILES", "NOT_DICOM_NOTE", "render_outputs", "select_heatmap", "write_outputs"]
+__all__ = ["FILES", "MRI_GSPS_NOTE", "NOT_DICOM_NOTE", "render_outputs", "select_heatmap", "write_outputs"]

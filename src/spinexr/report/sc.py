@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 from pydicom import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian
 
 from spinexr.errors import ConfigError
 from spinexr.report import _dicom, notices
+from spinexr.report.uids import ResultUids, writer_uids
 from spinexr.types import Analysis, Radiograph
 
 #: Stand-in passed to highdicom when the source has no usable Patient Orientation: highdicom
@@ -23,30 +24,37 @@ _PLACEHOLDER_ORIENTATION = ("L", "F")
 _BIPED = frozenset("APRLHF")
 
 
-def make_sc(a: Analysis, image: Radiograph, overlay_rgb: np.ndarray) -> Dataset:
+def make_sc(a: Analysis, image: Radiograph, overlay_rgb: np.ndarray, *,
+            uids: ResultUids | None = None, uid_root: str | None = None) -> Dataset:
     """A Secondary Capture image of ``overlay_rgb`` in the study of ``image``.
 
     Args:
         a: the analysis drawn in the overlay (for the description and the pixel spacing).
         image: the source radiograph; its ``header`` supplies patient, study and orientation.
         overlay_rgb: uint8 (H, W, 3), e.g. from :func:`~spinexr.report.render_overlay`.
+        uids: the SC's Series/SOP Instance UIDs, numbers and description; default
+            :func:`~spinexr.report.uids.result_uids` (the same for the same image and pack).
+        uid_root: the organisation's UID root for the derived UIDs; default ``2.25.``
+            UUID-derived UIDs.
 
     Returns:
-        A ``highdicom.sc.SCImage``: RGB, 8 bits, Explicit VR Little Endian, new Series and SOP
-        Instance UIDs, ``BurnedInAnnotation`` ``"YES"``, ``PixelSpacing`` scaled to the overlay
-        size when the source spacing is known.
+        A ``highdicom.sc.SCImage``: RGB, 8 bits, Explicit VR Little Endian,
+        ``BurnedInAnnotation`` ``"YES"``, ``PixelSpacing`` scaled to the overlay size when the
+        source spacing is known.
 
     Raises:
-        ConfigError: no header (raster input), or ``overlay_rgb`` not uint8 (H, W, 3).
+        ConfigError: no header (raster input), ``overlay_rgb`` not uint8 (H, W, 3), or an
+            invalid ``uid_root``.
     """
     if overlay_rgb.dtype != np.uint8 or overlay_rgb.ndim != 3 or overlay_rgb.shape[2] != 3:
         raise ConfigError(f"overlay_rgb must be uint8 (H, W, 3), got {overlay_rgb.dtype} "
                           f"{overlay_rgb.shape}")
     header = _dicom.source_header(image.header, what="Secondary Capture")
     _dicom.check_same_image(a, header, "Secondary Capture")
+    ids = writer_uids(a, header, "sc", given=uids, root=uid_root)
     orientation = _orientation(header)
     with _dicom.quiet_person_names():
-        sc = _sc(a, header, overlay_rgb, orientation)
+        sc = _sc(a, header, ids, overlay_rgb, orientation)
     if orientation is None:
         sc.PatientOrientation = None
     sc.copy_patient_and_study_information(header)
@@ -66,20 +74,21 @@ def make_sc(a: Analysis, image: Radiograph, overlay_rgb: np.ndarray) -> Dataset:
     return sc
 
 
-def _sc(a: Analysis, header: Dataset, overlay_rgb: np.ndarray, orientation):
+def _sc(a: Analysis, header: Dataset, ids: ResultUids, overlay_rgb: np.ndarray, orientation):
     import highdicom as hd
 
     return hd.sc.SCImage.from_ref_dataset(
         ref_dataset=header, pixel_array=np.ascontiguousarray(overlay_rgb),
         photometric_interpretation=hd.PhotometricInterpretationValues.RGB, bits_allocated=8,
         coordinate_system=hd.CoordinateSystemNames.PATIENT,
-        series_instance_uid=generate_uid(), series_number=_dicom.SC_SERIES_NUMBER,
-        sop_instance_uid=generate_uid(), instance_number=1, manufacturer=_dicom.MANUFACTURER,
+        series_instance_uid=ids.series_instance_uid, series_number=ids.series_number,
+        sop_instance_uid=ids.sop_instance_uid, instance_number=ids.instance_number,
+        manufacturer=_dicom.MANUFACTURER,
         manufacturer_model_name="spinexr", software_versions=_dicom.software_version(),
         pixel_spacing=_spacing(a, overlay_rgb.shape[:2]),
         patient_orientation=orientation or _PLACEHOLDER_ORIENTATION,
         transfer_syntax_uid=ExplicitVRLittleEndian,
-        series_description=_dicom.series_description(a, "AI overlay (SC)"))
+        series_description=ids.series_description)
 
 
 def _orientation(header: Dataset) -> tuple[str, str] | None:
