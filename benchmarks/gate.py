@@ -89,10 +89,9 @@ def build_gates(pack_dir: Path) -> dict:
 
     pack = load_pack(pack_dir)
     full = ({"full": InputGate.from_packs([pack], GateSettings())}
-            if pack.manifest.get("gate") else {})
-    key = full["full"].detector_ref[1] if full else next(
-        (k for k, s in pack.manifest.get("models", {}).items() if s.get("kind") == "detector"
-         and list(s.get("labels", [])) == [VERTEBRA_CLASS]), None)
+            if pack.manifest.gate else {})
+    spec = pack.manifest.first("vertebra_detector")
+    key = full["full"].detector_ref[1] if full else (spec.key if spec else None)
     if key is None:
         raise SystemExit(f"{pack_dir}: no vertebra detector (labels [{VERTEBRA_CLASS!r}]) in "
                          "pack.json; give --pack a vertebra pack")

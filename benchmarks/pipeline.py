@@ -296,7 +296,7 @@ def _seed_yolo(pack):
     from ultralytics import YOLO
 
     spec = pack.model_spec("lesions")
-    model = build_detection_model(spec["arch"], list(spec["labels"]))
+    model = build_detection_model(spec.arch, list(spec.labels))
     model.load_state_dict(pack.state_dict("lesions"))
     yolo = YOLO(f"{spec['arch']}.yaml", task="detect", verbose=False)
     yolo.model = model.float().eval()
@@ -344,7 +344,7 @@ def _same_function_checks(seed: SeedPipeline, pack_dir: Path, paths: list[Path])
                 ref = float(m(x3))
             got = float(triage.members[k].logits_from_batch(x1)[0, 0])
             logit_diff = max(logit_diff, abs(ref - got))
-        ours = triage.predict([seed_pixels(p).astype(np.float32) / 255.0])["probability"][0]
+        ours = triage.predict([seed_pixels(p).astype(np.float32) / 255.0]).probability[0]
         prob_diff = max(prob_diff, abs(float(ours) - row["probability"]))
     return {"n": len(paths), "logit_diff": logit_diff, "resize_prob_diff": prob_diff}
 
@@ -367,7 +367,7 @@ class TimedEngine:
 def build_analyzer(cfg: dict):
     """Our Analyzer on ONNX Runtime with ``threads`` intra-op threads; engines timed."""
     from spinexr.analyze import Analyzer, AnalyzerConfig
-    from spinexr.models.onnx_engine import OrtModel
+    from spinexr.models.onnx_runtime import OrtModel
     from spinexr.models.pack import load_pack
 
     gating = "vindr" if cfg["detect"] == "always" else "dernet"
@@ -383,22 +383,30 @@ def build_analyzer(cfg: dict):
 
 
 def read_kwargs(analyzer, reduce: int | str) -> dict:
-    """How ours reads: ``auto`` as ``spinexr analyze`` does (JPEG 2000 decoded down to the
-    analyzer's :meth:`~spinexr.analyze.Analyzer.decode_side`), or a fixed ``reduce`` level."""
-    return {"min_side": analyzer.decode_side()} if reduce == "auto" else {"reduce": reduce}
+    """How ours reads: ``auto`` as ``spinexr analyze`` does (the one process step's decode
+    policy: JPEG 2000 decoded down to the analyzer's
+    :meth:`~spinexr.analyze.Analyzer.decode_side`), or a fixed ``reduce`` level."""
+    from spinexr.process import Processor
+
+    policy = Processor(analyzer).read_kwargs()
+    return policy if reduce == "auto" else {**policy, "min_side": None, "reduce": reduce}
 
 
 def pipelined(analyzer, paths: list[str], batch: int, kw: dict, workers: int):
-    """Analyse ``paths`` in batches of ``batch`` while worker processes read the next batch
-    (``spinexr.io.prefetch.read_batches``, as ``spinexr analyze`` does).
+    """Analyse ``paths`` through the one process step (``spinexr.process.Processor``, as
+    ``spinexr analyze`` and the service do) in batches of ``batch`` while worker processes read
+    the next batch; no renditions (the benchmark measures the analysis).
 
     Yields ``(read_start, read_seconds, analysis)`` per image as its batch completes.
     """
     from spinexr.io.prefetch import read_batches
+    from spinexr.process import ProcessOptions, Processor, Source
 
+    proc, options = Processor(analyzer), ProcessOptions(render=False)
     for read in read_batches(paths, batch, kwargs=kw, workers=workers):
-        for r, a in zip(read, analyzer.analyze_batch([r.image for r in read])):
-            yield r.started, r.seconds, a
+        done = proc.process_reads([Source(path=r.path) for r in read], read, options)
+        for r, p in zip(read, done):
+            yield r.started, r.seconds, p.analysis
 
 
 def run_ours(cfg: dict) -> dict:
@@ -442,7 +450,7 @@ def _reduce_check(analyzer, paths: list[Path], kw: dict) -> dict:
         full, small = read_radiograph(p), read_radiograph(p, **kw)
         px = max(px, float(np.abs(resize_to_input(full.pixels, pre)
                                   - resize_to_input(small.pixels, pre)).mean()))
-        probs = analyzer.triage_model.predict([full.pixels, small.pixels])["probability"]
+        probs = analyzer.triage_model.predict([full.pixels, small.pixels]).probability
         dp = max(dp, abs(float(probs[0] - probs[1])))
     return {"n": len(paths), "input_mae": px, "prob_diff": dp}
 
@@ -592,7 +600,7 @@ def worst_image(cfg: dict, best: dict) -> str:
     on_seed = triage.predict([seed_pixels(Path(cfg["images"][i])).astype(np.float32) / 255])
     return (f"  worst image #{i}: baseline P {best['baseline']['rows'][i]['probability']:.4f}, "
             f"ours P {best['ours']['rows'][i]['probability']:.4f}; ours on the seed's 8-bit "
-            f"pixels P {on_seed['probability'][0]:.4f}")
+            f"pixels P {on_seed.probability[0]:.4f}")
 
 
 def _print_agreement(best: dict, cfg: dict) -> None:
@@ -677,7 +685,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def setup(args, work: Path) -> dict:
     """Pack, exports, vertebra pack copy and images (not timed); returns the children's cfg."""
-    from spinexr.models.onnx_engine import export_pack
+    from spinexr.models.onnx_export import export_pack
 
     t0 = time.perf_counter()
     build_pack(work / "pack", args.size, args.yolo, args.seed)

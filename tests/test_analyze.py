@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spinexr.analyze import Analyzer, AnalyzerConfig, image_checks, vertebra_chain
+from spinexr.analyze import Analyzer, AnalyzerConfig, image_checks
+from spinexr.geometry import vertebra_chain
+from spinexr.models.manifest import parse_manifest
 from spinexr.errors import ConfigError
 from spinexr.labels import LESION_CLASSES, VERTEBRA_CLASS
 from spinexr.models.ensemble import TriageEnsemble
@@ -54,13 +56,15 @@ class _Pack:
                                   operating_points={"youden": 0.5, "high_sensitivity": 0.1})
         self.dets = {"lesions": _Det(lesions), "vert": _Det(vertebrae)}
         self.graders = {}
-        self.manifest = {
-            "ensemble": {"members": ["a"]},
-            "models": {"a": {"kind": "classifier"},
-                       "lesions": {"kind": "detector", "labels": list(LESION_CLASSES),
-                                   "thresholds": {"conf": 0.25}},
-                       "vert": {"kind": "detector", "labels": [VERTEBRA_CLASS]},
-                       "deg": {"kind": "classifier", "part": "degeneration"}}}
+        self.manifest = parse_manifest({
+            "format": "spinexr-pack", "format_version": 1, "name": "fake", "version": "0.0",
+            "ensemble": {"members": ["a"], "weights": {"a": 1.0}},
+            "models": {"a": _spec("classifier", ["normal", "abnormal"]),
+                       "lesions": _spec("detector", list(LESION_CLASSES),
+                                        thresholds={"conf": 0.25}),
+                       "vert": _spec("detector", [VERTEBRA_CLASS]),
+                       "deg": _spec("classifier", ["0", "1", "2", "3", "4"],
+                                    part="degeneration")}})
 
     def triage(self, device="cpu"):
         return self.ens
@@ -75,7 +79,20 @@ class _Pack:
         return self.graders.get(key) or self.classifier(key)
 
     def model_spec(self, key):
-        return self.manifest["models"][key]
+        return self.manifest.models[key]
+
+    def respec(self, key, **fields):
+        """Change fields of one model's spec (the manifest is parsed again, as on load)."""
+        raw = {**self.manifest.raw, "models": dict(self.manifest.raw["models"])}
+        raw["models"][key] = {**raw["models"][key], **fields}
+        self.manifest = parse_manifest(raw)
+
+
+def _spec(kind, labels, **extra):
+    """A version-1 model spec (no role: the manifest parser infers it, as for old packs)."""
+    return {"kind": kind, "arch": "stand-in", "labels": labels, "weights": "none",
+            "input": {"size": 64}, **({"head": "binary"} if kind == "classifier" else {}),
+            **extra}
 
 
 def _image(h=400, w=300, spacing=(0.2, 0.25), body_part="LSPINE"):
@@ -162,7 +179,7 @@ def test_window_grader_grades_the_gates_vertebrae():
 
 def test_a_grader_runs_only_on_the_spine_regions_it_applies_to():
     pack = _Pack(logit=2.0, lesions=[], vertebrae=_column(5))
-    pack.manifest["models"]["deg"]["regions"] = ["cervical"]
+    pack.respec("deg", regions=["cervical"])
     analyzer = Analyzer(pack)
     assert analyzer.analyze(_image(body_part="LSPINE")).grades == ()
     neck = analyzer.analyze(_image(body_part="CSPINE"))
@@ -251,10 +268,10 @@ def test_reduced_decodes_are_reported_in_source_pixels():
 
 def test_decode_side_is_the_largest_model_input():
     pack = _Pack(logit=2.0, lesions=[LESION], vertebrae=_column(5))
-    pack.manifest["models"]["lesions"]["input"] = {"size": 640}
-    pack.manifest["models"]["vert"]["input"] = {"size": 416}
+    pack.respec("lesions", input={"size": 640})
+    pack.respec("vert", input={"size": 416})
     assert Analyzer(pack).decode_side() == 640
-    pack.manifest["models"]["a"]["input"] = {"size": 96}     # a whole-image triage member
+    pack.respec("a", input={"size": 96})                      # a whole-image triage member
     assert Analyzer(pack).decode_side() == 640
-    pack.manifest["models"]["a"]["input"] = {"size": 700}
+    pack.respec("a", input={"size": 700})
     assert Analyzer(pack).decode_side() == 700

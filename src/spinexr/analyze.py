@@ -23,9 +23,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from spinexr.errors import ConfigError
-from spinexr.geometry import vertebra_chain
-from spinexr.labels import LESION_CLASSES
-from spinexr.levels import level_of
+from spinexr.levels import REGION_ANCHORS, level_of
+from spinexr.models.ensemble import TriageScores
+from spinexr.models.manifest import PackManifest
 from spinexr.types import (Analysis, Box, Finding, GateResult, Grade, Heatmap, PackInfo,
                            Radiograph, TriageResult)
 
@@ -57,33 +57,35 @@ class AnalyzerConfig:
 
 
 @dataclass(frozen=True)
-class _Roles:
-    """Which model of the pack does what (found from specs' labels, kinds and parts)."""
+class Roles:
+    """Which model of the pack does what, from the roles its manifest states.
+
+    Attributes:
+        lesion_detector: key of the lesion detector, or ``None``.
+        vertebra_detector: (pack, key) of the gate's vertebra detector (it may come from a
+            second pack), or ``None``.
+        graders: keys of the image-level grading heads.
+        mri_regions: (region detector key, region grader key) of the MRI stenosis path, or
+            ``None`` when the pack has no such pair.
+    """
 
     lesion_detector: str | None
-    vertebra_detector: tuple[Any, str] | None   # (pack, key): may come from a second pack
-    graders: tuple[str, ...] = field(default_factory=tuple)
+    vertebra_detector: tuple[Any, str] | None = None
+    graders: tuple[str, ...] = ()
+    mri_regions: tuple[str, str] | None = None
 
-
-def _find_detector(pack, labels: Sequence[str]) -> str | None:
-    for key, spec in pack.manifest.get("models", {}).items():
-        if spec.get("kind") == "detector" and list(spec.get("labels", [])) == list(labels):
-            return key
-    return None
-
-
-def _graders(pack) -> tuple[str, ...]:
-    members = set((pack.manifest.get("ensemble") or {}).get("members", []))
-    return tuple(k for k, s in pack.manifest.get("models", {}).items()
-                 if s.get("kind") == "classifier" and k not in members
-                 and s.get("part") not in ("stenosis_grades",))
-
-
-def find_roles(pack, gate_detector=None) -> _Roles:
-    """The pack's roles; ``gate_detector`` is the gate's (pack, key), see
-    :class:`~spinexr.gate.runtime.InputGate`."""
-    return _Roles(lesion_detector=_find_detector(pack, LESION_CLASSES),
-                  vertebra_detector=gate_detector, graders=_graders(pack))
+    @classmethod
+    def of(cls, manifest: PackManifest, gate_detector=None) -> Roles:
+        """The roles of a pack; ``gate_detector`` is the gate's (pack, key), see
+        :class:`~spinexr.gate.runtime.InputGate`."""
+        lesions = manifest.first("lesion_detector")
+        region_det, region_grader = (manifest.first("mri_region_detector"),
+                                     manifest.first("mri_region_grader"))
+        return cls(lesion_detector=lesions.key if lesions else None,
+                   vertebra_detector=gate_detector,
+                   graders=tuple(s.key for s in manifest.with_role("grader")),
+                   mri_regions=(region_det.key, region_grader.key)
+                   if region_det and region_grader else None)
 
 
 def gate_settings(cfg: AnalyzerConfig):
@@ -125,8 +127,8 @@ class Analyzer:
 
         self.input_gate = InputGate.from_packs([vertebrae_pack, pack], gate_settings(self.config),
                                                device=dev)
-        self.roles = find_roles(pack, self.input_gate.detector_ref)
-        self.triage_model = pack.triage(device=dev) if pack.manifest.get("ensemble") else None
+        self.roles = Roles.of(pack.manifest, self.input_gate.detector_ref)
+        self.triage_model = pack.triage(device=dev) if pack.manifest.ensemble else None
         if self.triage_model is not None and \
                 self.config.operating_point not in self.triage_model.operating_points:
             raise ConfigError(f"operating point {self.config.operating_point!r} is not in the "
@@ -138,6 +140,13 @@ class Analyzer:
         self.graders = {k: pack.grader(k, device=dev) for k in self.roles.graders}
         synthetic = pack.synthetic or bool(vertebrae_pack is not None and vertebrae_pack.synthetic)
         self.info = PackInfo(pack.name, pack.version, synthetic)
+
+    @property
+    def read_policy(self):
+        """The modality policy files are read with (see :mod:`spinexr.io.policy`)."""
+        from spinexr.io.policy import RADIOGRAPH_POLICY
+
+        return RADIOGRAPH_POLICY
 
     @property
     def gate_thresholds(self) -> dict[str, float]:
@@ -152,15 +161,15 @@ class Analyzer:
         :data:`WINDOW_SIDE_FACTOR` times its crops' input (a window spans about a ninth of a
         spine radiograph's height). Readers may decode JPEG 2000 down to it
         (``read_radiograph(min_side=...)``); results stay in source pixels."""
-        sides = [int(self.pack.model_spec(k).get("input", {}).get("size", 0))
-                 * (WINDOW_SIDE_FACTOR if self.pack.model_spec(k).get("windows") else 1)
-                 for k in (self.roles.lesion_detector, *self.roles.graders) if k]
+        specs = [self.pack.model_spec(k) for k in (self.roles.lesion_detector,
+                                                    *self.roles.graders) if k]
+        sides = [s.input.size * (WINDOW_SIDE_FACTOR if s.windows else 1) for s in specs]
         if self.vertebra_detector is not None:
             vp = self.roles.vertebra_detector
-            sides.append(int(vp[0].model_spec(vp[1]).get("input", {}).get("size", 0)))
+            sides.append(vp[0].model_spec(vp[1]).input.size)
         if self.triage_model is not None:
             factor = WINDOW_SIDE_FACTOR if self._windowed else 1
-            sides += [factor * int(self.pack.model_spec(k).get("input", {}).get("size", 0))
+            sides += [factor * self.pack.model_spec(k).input.size
                       for k in self.triage_model.members]
         return max([s for s in sides if s] or [1024])
 
@@ -176,11 +185,24 @@ class Analyzer:
         """Analyse one radiograph."""
         return self.analyze_batch([image])[0]
 
-    def analyze_batch(self, images: Sequence[Radiograph]) -> list[Analysis]:
-        """Analyse several radiographs, batching every model over the accepted ones."""
+    def analyze_batch(self, images: Sequence[Radiograph], *,
+                      explain: Sequence[str] | None = None,
+                      region: str | None = None) -> list[Analysis]:
+        """Analyse several radiographs, batching every model over the accepted ones.
+
+        Args:
+            images: the radiographs.
+            explain: explanation methods for this call (``None``: the configured ones).
+            region: the spine region of images whose header names none (``None``: the
+                configured default, or the count of vertebrae for a whole spine).
+        """
+        methods = tuple(self.config.explain if explain is None else explain)
+        if region is not None and region not in REGION_ANCHORS:
+            raise ConfigError(f"region {region!r}: use one of {sorted(REGION_ANCHORS)}",
+                              "region")
         timings: dict[str, float] = {}
         with _timed(timings, "gate"):
-            gates, chains, namings = self._gate_batch(images)
+            gates, chains, namings = self._gate_batch(images, region)
         ok = [i for i, g in enumerate(gates) if g.accepted]
         pixels = [images[i].pixels for i in ok]
         bodies = [chains[i] for i in ok]
@@ -192,7 +214,7 @@ class Analyzer:
             grades = self._grades(pixels, bodies,
                                   [gates[i].checks.get("level_region") for i in ok])
         with _timed(timings, "explain"):
-            heatmaps = self._explain(pixels, bodies)
+            heatmaps = self._explain(pixels, bodies, methods)
         per_image = {k: v / max(len(images), 1) for k, v in timings.items()}
         results = []
         for i, image in enumerate(images):
@@ -207,10 +229,10 @@ class Analyzer:
         return self._gate_batch(images)[0]
 
     # ------------------------------------------------------------------ stages
-    def _gate_batch(self, images: Sequence[Radiograph]
+    def _gate_batch(self, images: Sequence[Radiograph], region: str | None = None
                     ) -> tuple[list[GateResult], list[tuple[Box, ...]], list]:
         """The gate's verdicts, the named vertebrae and the level naming of each image."""
-        verdicts = self.input_gate.judge(images)
+        verdicts = self.input_gate.judge(images, region=region)
         return ([v.result for v in verdicts], [v.vertebrae for v in verdicts],
                 [v.levels for v in verdicts])
 
@@ -233,23 +255,24 @@ class Analyzer:
             return None
         return bodies
 
-    def _triage(self, pixels: list[np.ndarray], bodies: list[tuple[Box, ...]]) -> dict | None:
+    def _triage(self, pixels: list[np.ndarray], bodies: list[tuple[Box, ...]]
+                ) -> TriageScores | None:
         if self.triage_model is None or not pixels:
             return None
         if self._windowed:
             return self.triage_model.predict(pixels, self._window_bodies(bodies))
         return self.triage_model.predict(pixels)
 
-    def _lesions(self, pixels: list[np.ndarray], triage: dict | None) -> list[list[Box]]:
+    def _lesions(self, pixels: list[np.ndarray], triage: TriageScores | None
+                 ) -> list[list[Box]]:
         if self.lesion_detector is None or not pixels:
             return [[] for _ in pixels]
         cfg, op = self.config, self.config.operating_point
-        abnormal = (triage["decisions"][op] if triage is not None
+        abnormal = (triage.decisions[op] if triage is not None
                     else np.ones(len(pixels), dtype=bool))
         todo = [i for i in range(len(pixels)) if abnormal[i] or cfg.gating == "vindr"]
         spec = self.pack.model_spec(self.roles.lesion_detector)
-        conf = cfg.lesion_conf if cfg.lesion_conf is not None else \
-            float(spec.get("thresholds", {}).get("conf", 0.25))
+        conf = cfg.lesion_conf if cfg.lesion_conf is not None else spec.thresholds.conf
         found = self.lesion_detector.predict([pixels[i] for i in todo], conf=conf)
         out: list[list[Box]] = [[] for _ in pixels]
         for i, boxes in zip(todo, found):
@@ -266,8 +289,7 @@ class Analyzer:
         out: list[list[Grade]] = [[] for _ in pixels]
         for key, clf in self.graders.items() if pixels else ():
             spec = self.pack.model_spec(key)
-            task = str(spec.get("part") or key)
-            allowed = spec.get("regions")
+            task, allowed = spec.task, spec.regions
             todo = [i for i in range(len(pixels)) if not allowed or regions[i] in allowed]
             if not todo:
                 continue
@@ -281,9 +303,9 @@ class Analyzer:
                                     probabilities={n: float(v) for n, v in zip(clf.labels, p)}))
         return out
 
-    def _explain(self, pixels: list[np.ndarray], bodies: list[tuple[Box, ...]]
-                 ) -> list[list[Heatmap]]:
-        if not self.config.explain or self.triage_model is None:
+    def _explain(self, pixels: list[np.ndarray], bodies: list[tuple[Box, ...]],
+                 methods: tuple[str, ...]) -> list[list[Heatmap]]:
+        if not methods or self.triage_model is None:
             return [[] for _ in pixels]
         from spinexr.explain import explain_ensemble, explain_windows
 
@@ -291,9 +313,8 @@ class Analyzer:
             given = self._window_bodies(bodies)
             return [[explain_windows(self.triage_model, p, m,
                                      vertebrae=None if given is None else given[j])
-                     for m in self.config.explain] for j, p in enumerate(pixels)]
-        return [[explain_ensemble(self.triage_model, p, m) for m in self.config.explain]
-                for p in pixels]
+                     for m in methods] for j, p in enumerate(pixels)]
+        return [[explain_ensemble(self.triage_model, p, m) for m in methods] for p in pixels]
 
     def _assemble(self, image: Radiograph, gate: GateResult, vertebrae: tuple[Box, ...],
                   j: int | None, triage, lesions, grades, heatmaps, timings,
@@ -312,15 +333,11 @@ class Analyzer:
                         vertebrae=tuple(scale_box(b, sx, sy) for b in vertebrae),
                         grades=tuple(grades[j]), heatmaps=tuple(heatmaps[j]), levels=levels)
 
-    def _triage_result(self, triage: dict | None, j: int) -> TriageResult | None:
+    def _triage_result(self, triage: TriageScores | None, j: int) -> TriageResult | None:
         if triage is None:
             return None
         op = self.config.operating_point
-        return TriageResult(
-            probability=float(triage["probability"][j]), abnormal=bool(triage["decisions"][op][j]),
-            operating_point=op, threshold=self.triage_model.operating_points[op],
-            per_model={k: float(v[j]) for k, v in triage["per_model"].items()},
-            decisions={k: bool(v[j]) for k, v in triage["decisions"].items()})
+        return triage.result(j, op, self.triage_model.operating_points[op])
 
     @staticmethod
     def _finding(box: Box, vertebrae: Sequence[Box], image: Radiograph) -> Finding:

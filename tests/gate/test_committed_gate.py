@@ -20,7 +20,7 @@ SLACK = 1
 
 
 def _recorded(source: str) -> dict[str, dict]:
-    report = load_pack(PACK).manifest["gate_report"]["test"]
+    report = load_pack(PACK).manifest.raw["gate_report"]["test"]
     return {k.split("/")[0]: v for k, v in report.items() if k.endswith("/" + source)}
 
 
@@ -62,9 +62,9 @@ def test_gate_reproduces_its_vertebra_test_split(vertebrae_dir, tmp_path):
 
 def test_the_gate_is_fitted_and_its_test_figures_are_recorded():
     manifest = load_pack(PACK).manifest
-    gate = manifest["gate"]
+    gate = manifest.gate
     assert 0.0 < gate["uncertain"] <= gate["accept"] < 1.0
-    assert manifest["models"][gate["classifier"]]["input"]["contrast"] == "equalize"
-    assert manifest["models"][gate["detector"]]["input"]["preprocess"] == "equalize"
-    assert manifest["metrics"]["gate_test"]["n_other"] > 0
+    assert manifest.models[gate["classifier"]].input.raw["contrast"] == "equalize"
+    assert manifest.models[gate["detector"]].input.preprocess == "equalize"
+    assert manifest.metrics["gate_test"]["n_other"] > 0
     assert (PACK / "gate_splits.json").is_file()

@@ -24,12 +24,12 @@ def test_vertebrae_pack_reproduces_its_test_map(vertebrae_dir, tmp_path, monkeyp
     from spinexr.train.detector import evaluate_detector
 
     pack = load_pack(REPO / "models" / "vertebrae")
-    assert not pack.synthetic and "CC BY 4.0" in pack.manifest["card"]["licence"]
-    test = pack.manifest["test_set"]
+    assert not pack.synthetic and "CC BY 4.0" in pack.manifest.card["licence"]
+    test = pack.manifest.test_set
     samples = load_dataset(vertebrae_dir, test["format"], split=test["split"]).samples
     assert len(samples) == 141
     got = evaluate_detector(pack.detector("vertebra_detector"), samples, test["class_map"])
-    recorded = pack.manifest["metrics"]["test"]
+    recorded = pack.manifest.metrics["test"]
     assert got["n_images"] == recorded["n_images"] == 141
     assert got["map50"] == pytest.approx(recorded["map50"], abs=TOLERANCE)
     assert got["map50_95"] == pytest.approx(recorded["map50_95"], abs=TOLERANCE)
@@ -63,14 +63,14 @@ def test_committed_packs_carry_their_test_evaluation(pack):
         assert doc["data"]["n_images"] > 0 and doc["data"]["split"] == "test", path
         assert list(path.parent.glob("*.png")), f"{path.parent} has no plots"
         part = path.parent.name if pack == "demo" else None
-        recorded = manifest["metrics"][f"{part}/test" if part else "test"]
+        recorded = manifest.metrics[f"{part}/test" if part else "test"]
         for key, det in doc.get("detection", {}).items():
-            if manifest["models"].get(key, {}).get("part", part) == part:
+            if (manifest.models[key].part if key in manifest.models else part) == part:
                 assert det["map50"] == pytest.approx(recorded["map50"], abs=TOLERANCE), path
         if doc.get("triage"):
             assert doc["triage"]["auroc"] == pytest.approx(recorded["auroc"], abs=TOLERANCE)
         for key, grades in doc.get("classifiers", {}).items():
-            if manifest["models"][key].get("part") == part:
+            if manifest.models[key].part == part:
                 for name in ("accuracy", "balanced_accuracy", "qwk"):
                     assert grades[name] == pytest.approx(recorded[name], abs=TOLERANCE), path
 
@@ -82,8 +82,8 @@ def _demo_part(part: str, tmp_path: Path):
     from spinexr.train.config import load_config, materialize_data
 
     pack = load_pack(REPO / "models" / "demo")
-    assert pack.synthetic and "not for clinical use" in pack.manifest["card"]["intended_use"]
-    if part not in pack.manifest.get("parts", {}):
+    assert pack.synthetic and "not for clinical use" in pack.manifest.card["intended_use"]
+    if part not in pack.manifest.raw.get("parts", {}):
         pytest.fail(f"models/demo has no '{part}' part")
     recipe = load_pack_recipe(REPO / "configs" / "demo-phantom.yaml").parts[part]
     cfg = load_config(recipe)
@@ -102,7 +102,7 @@ def test_demo_detectors_reproduce_their_test_map(part, key, tmp_path, monkeypatc
     cfg = replace(cfg, data=replace(cfg.data, splits={"test": cfg.data.splits["test"]}))
     samples = _load_splits(cfg)[0]["test"]
     got = evaluate_detector(pack.detector(key), samples, cfg.data.class_map)
-    recorded = pack.manifest["metrics"][f"{part}/test"]
+    recorded = pack.manifest.metrics[f"{part}/test"]
     assert got["n_images"] == recorded["n_images"]
     assert got["map50"] == pytest.approx(recorded["map50"], abs=TOLERANCE)
     assert got["map50_95"] == pytest.approx(recorded["map50_95"], abs=TOLERANCE)
@@ -115,10 +115,10 @@ def test_demo_triage_reproduces_its_test_auroc(tmp_path, monkeypatch):
 
     pack, cfg = _demo_part("triage", tmp_path)
     got = evaluate_test_once(pack, cfg, parse_recipe(cfg))
-    recorded = pack.manifest["metrics"]["triage/test"]
+    recorded = pack.manifest.metrics["triage/test"]
     assert got["n"] == recorded["n"] and got["n_positive"] == recorded["n_positive"]
     assert got["auroc"] == pytest.approx(recorded["auroc"], abs=TOLERANCE)
-    for op in pack.manifest["ensemble"]["operating_points"]:
+    for op in pack.manifest.ensemble.operating_points:
         assert got[op]["sensitivity"] == pytest.approx(recorded[f"{op}.sensitivity"],
                                                        abs=TOLERANCE)
 
@@ -133,7 +133,7 @@ def test_demo_graders_reproduce_their_test_metrics(part, tmp_path, monkeypatch):
 
     pack, cfg = _demo_part(part, tmp_path)
     got = evaluate_test_once(pack, cfg, parse_recipe(cfg))
-    recorded = pack.manifest["metrics"][f"{part}/test"]
+    recorded = pack.manifest.metrics[f"{part}/test"]
     assert got["n"] == recorded["n"]
     for name in ("accuracy", "balanced_accuracy", "qwk", "mae"):
         assert got[name] == pytest.approx(recorded[name], abs=TOLERANCE), name

@@ -148,16 +148,16 @@ def test_triage_ensemble_by_hand():
                          operating_points={"youden": 0.6, "high_sensitivity": 0.5})
     out = ens.predict([np.zeros((4, 4))] * 2)
     # a: sigmoid(0)=0.5, sigmoid(ln 9 / 2)=0.75; b: 0.5, 0.5
-    np.testing.assert_allclose(out["per_model"]["a"], [0.5, 0.75])
-    np.testing.assert_allclose(out["probability"], [0.5, 0.625])
-    np.testing.assert_array_equal(out["decisions"]["youden"], [False, True])
-    np.testing.assert_array_equal(out["decisions"]["high_sensitivity"], [True, True])
+    np.testing.assert_allclose(out.per_model["a"], [0.5, 0.75])
+    np.testing.assert_allclose(out.probability, [0.5, 0.625])
+    np.testing.assert_array_equal(out.decisions["youden"], [False, True])
+    np.testing.assert_array_equal(out.decisions["high_sensitivity"], [True, True])
     assert ens.spec()["weights"] == {"a": 0.5, "b": 0.5}
 
 
 def test_triage_ensemble_accepts_two_class_softmax_members():
     ens = TriageEnsemble({"s": _Stub([[0.0, math.log(3)]], "softmax")}, {"s": 1.0})
-    np.testing.assert_allclose(ens.predict([np.zeros((2, 2))])["probability"], [0.75])
+    np.testing.assert_allclose(ens.predict([np.zeros((2, 2))]).probability, [0.75])
 
 
 @pytest.mark.parametrize("weights, match", [({"a": 0.7}, "sum to 1"), ({"b": 1.0}, "members"),

@@ -8,6 +8,7 @@ import torch
 from spinexr.errors import ConfigError
 from spinexr.labels import CERVICAL_CLASSES, DEGENERATION_GRADES
 from spinexr.models.classifier import Classifier, Preprocess
+from spinexr.models.manifest import parse_manifest
 from spinexr.models.grading import (GradedBox, RegionGrader, create_grader, crop_region,
                                     grading_head)
 from spinexr.types import Box
@@ -87,10 +88,19 @@ def test_region_grader_crops_like_the_classifier_would_see_them():
 def test_region_grader_from_pack_reads_crop_and_threshold():
     clf = _grader_classifier()
 
+    manifest = parse_manifest({
+        "format": "spinexr-pack", "format_version": 2, "name": "p", "version": "1", "models": {
+            "grader": {"kind": "classifier", "role": "mri_region_grader", "arch": "a",
+                       "head": "ordinal", "labels": ["normal", "mild"], "weights": "g",
+                       "input": {"size": 32},
+                       "crop": {"margin": 0.3, "regions": ["central canal"]}},
+            "det": {"kind": "detector", "role": "mri_region_detector", "arch": "a",
+                    "labels": ["central canal"], "weights": "d", "input": {"size": 64},
+                    "thresholds": {"conf": 0.4}}}})
+
     class _Pack:
         def model_spec(self, key):
-            return {"grader": {"crop": {"margin": 0.3, "regions": ["central canal"]}},
-                    "det": {"thresholds": {"conf": 0.4}}}[key]
+            return manifest.models[key]
 
         def detector(self, key, device="cpu"):
             return _Detector([[Box(5, 5, 20, 20, "central canal")]])

@@ -16,7 +16,8 @@ def _pack(tmp_path, fp16=True):
                 "card": {"intended_use": "tests", "command": "pytest"},
                 "models": {"m": {"kind": "classifier", "arch": "toy", "weights": "m.safetensors",
                                  "dtype": "float16" if fp16 else "float32", "sha256": sha,
-                                 "labels": ["normal", "abnormal"], "input": {"size": 8}}},
+                                 "head": "binary", "labels": ["normal", "abnormal"],
+                                 "input": {"size": 8}}},
                 "metrics": {"test": {"auroc": 0.5}}}
     save_pack(tmp_path, manifest)
     return state

@@ -141,22 +141,22 @@ def test_window_triage_pools_the_brightest_window():
     tri = WindowTriage(ens, det, CropSpec(width=1.5, height=1.6, stretch=False))
     out = tri.predict([img, np.full((300, 120), 0.4, np.float32)])
     assert det.calls == 2
-    assert len(out["windows"][0]) == 6 and len(member.sizes) == 12
-    p_lesion, p_plain = out["probability"]
+    assert len(out.windows[0]) == 6 and len(member.sizes) == 12
+    p_lesion, p_plain = out.probability
     assert p_lesion > 0.5 > p_plain
-    assert out["decisions"]["youden"].tolist() == [True, False]
+    assert out.decisions["youden"].tolist() == [True, False]
     # the bodies the gate already found are used as given: the detector does not run again
     again = tri.predict([img], vertebrae=[_column()[:2]])
-    assert det.calls == 2 and len(again["windows"][0]) == 2
-    assert again["probability"][0] < 0.5      # the lesion's window is not among them
+    assert det.calls == 2 and len(again.windows[0]) == 2
+    assert again.probability[0] < 0.5      # the lesion's window is not among them
 
 
 def test_window_triage_without_vertebrae_reads_normal():
     ens = TriageEnsemble({"m": _BrightWindow()}, {"m": 1.0}, operating_points={"youden": 0.5})
     tri = WindowTriage(ens, _Det([]), CropSpec(stretch=False))
     out = tri.predict([np.ones((100, 100), np.float32)])
-    assert out["windows"] == [[]]
-    assert out["probability"][0] < 1e-6
+    assert out.windows == ((),)
+    assert out.probability[0] < 1e-6
 
 
 class _GradeByBrightness:

@@ -175,11 +175,12 @@ class _Blocking:
     def __init__(self, inner) -> None:
         self.inner, self.gate, self.entered = inner, threading.Event(), threading.Event()
         self.info, self.config, self.pack = inner.info, inner.config, inner.pack
+        self.read_policy, self.decode_side = inner.read_policy, inner.decode_side
 
-    def analyze_batch(self, images):
+    def analyze_batch(self, images, **options):
         self.entered.set()
         self.gate.wait(30)
-        return self.inner.analyze_batch(images)
+        return self.inner.analyze_batch(images, **options)
 
 
 def test_full_queue_is_429_with_retry_after(settings, analyzer, key):

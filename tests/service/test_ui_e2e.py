@@ -118,11 +118,11 @@ class _UncertainAnalyzer(Analyzer):
     """The stand-in pack's analyses, each turned into an uncertain input whose levels were
     counted, unconfirmed (what the three-outcome gate gives an image it cannot confirm)."""
 
-    def analyze_batch(self, images):
+    def analyze_batch(self, images, **options):
         return [replace(a, gate=GateResult(True, UNCERTAIN_REASON, a.gate.checks,
                                            uncertain=True, p_spine=0.55),
                         levels=LevelNaming(False, "lowest body taken as L5", "lumbar"))
-                if a.gate.accepted else a for a in super().analyze_batch(images)]
+                if a.gate.accepted else a for a in super().analyze_batch(images, **options)]
 
 
 @pytest.fixture()

@@ -124,14 +124,14 @@ def test_triage_recipe_end_to_end(tmp_path, capsys):
     assert main(["train", str(cfg), "--out", str(out)]) == 0
     assert "model pack written" in capsys.readouterr().out
     pack = load_pack(out / "pack")
-    ens = pack.manifest["ensemble"]
-    assert ens["members"] == ["a", "b"] and sum(ens["weights"].values()) == pytest.approx(1)
-    assert set(ens["operating_points"]) == {"youden", "high_sensitivity"}
-    assert pack.model_spec("a")["input"]["size"] == 32
+    ens = pack.manifest.ensemble
+    assert ens.members == ("a", "b") and sum(ens.weights.values()) == pytest.approx(1)
+    assert set(ens.operating_points) == {"youden", "high_sensitivity"}
+    assert pack.model_spec("a").input.size == 32
     # the ensemble is exactly what the saved out-of-fold predictions give
     fitted = fit_on_oof(load_oof(out / "oof.npz"), parse_recipe(load_config(cfg)))
-    assert fitted.operating_points == pytest.approx(ens["operating_points"])
-    assert fitted.weights == pytest.approx(ens["weights"])
+    assert fitted.operating_points == pytest.approx(ens.operating_points)
+    assert fitted.weights == pytest.approx(ens.weights)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["n"] == 6 and metrics["oof"]["n"] == 16
     assert metrics["test"]["youden"]["threshold"] == ens["operating_points"]["youden"]
@@ -142,9 +142,9 @@ def test_triage_recipe_end_to_end(tmp_path, capsys):
     result = pack.triage().predict([read_radiograph(sample.image_path).pixels])
     assert result["probability"].shape == (1,) and set(result["per_model"]) == {"a", "b"}
     # resuming a finished run changes nothing
-    sha = pack.model_spec("a")["sha256"]
+    sha = pack.model_spec("a").sha256
     assert main(["train", str(cfg), "--out", str(out), "--resume"]) == 0
-    assert load_pack(out / "pack").model_spec("a")["sha256"] == sha
+    assert load_pack(out / "pack").model_spec("a").sha256 == sha
 
 
 @pytest.mark.slow
@@ -163,14 +163,14 @@ def test_grading_recipe_end_to_end(tmp_path):
     cfg.write_text(yaml.safe_dump(doc))
     assert main(["train", str(cfg), "--out", str(out)]) == 0
     pack = load_pack(out / "pack")
-    assert "ensemble" not in pack.manifest and pack.manifest["task"] == "grading"
-    assert pack.model_spec("grader")["regions"] == ["lumbar", "cervical"]
+    assert pack.manifest.ensemble is None and pack.manifest.raw["task"] == "grading"
+    assert pack.model_spec("grader").regions == ("lumbar", "cervical")
     assert pack.grader("grader") is pack.classifier("grader")   # no windows: whole image
     clf = pack.classifier("grader")
     assert clf.head == "ordinal" and len(clf.labels) == 5 and clf.temperature > 0
     probs = clf.predict_proba([np.zeros((50, 40), np.float32)])
     assert probs.shape == (1, 5) and probs.sum() == pytest.approx(1.0)
-    assert {"qwk", "mae", "balanced_accuracy"} <= set(pack.manifest["metrics"]["oof"])
+    assert {"qwk", "mae", "balanced_accuracy"} <= set(pack.manifest.metrics["oof"])
 
 
 def _squares(root: Path, n: int) -> None:

@@ -14,10 +14,11 @@ def _part(root, key, *, ensemble=False, metric=0.9):
     manifest = {"name": key, "version": "0.1", "synthetic": True,
                 "card": {"command": f"spinexr train configs/{key}.yaml"},
                 "models": {key: {"kind": "classifier", "arch": "toy", "weights": f"{key}.safetensors",
-                                 "sha256": sha, "labels": ["a", "b"], "input": {"size": 8}}},
+                                 "sha256": sha, "labels": ["a", "b"], "head": "binary",
+                                 "input": {"size": 8}}},
                 "metrics": {"test": {"auroc": metric}}}
     if ensemble:
-        manifest["ensemble"] = {"members": [key], "weights": [1.0],
+        manifest["ensemble"] = {"members": [key], "weights": {key: 1.0},
                                 "operating_points": {"youden": 0.5}}
     save_pack(root, manifest)
     return root
@@ -34,11 +35,11 @@ def test_merge_keeps_every_model_its_part_and_metrics(tmp_path):
              "lesions": _part(tmp_path / "l", "lesion_detector", metric=0.6)}
     pack = load_pack(merge_packs(parts, tmp_path / "pack", _recipe(tmp_path)))
     assert (pack.name, pack.version, pack.synthetic) == ("demo", "2.0", True)
-    assert pack.model_spec("densenet")["part"] == "triage"
-    assert pack.model_spec("lesion_detector")["part"] == "lesions"
-    assert pack.manifest["ensemble"]["members"] == ["densenet"]
-    assert pack.manifest["metrics"]["triage/test"]["auroc"] == 0.97
-    assert pack.manifest["parts"]["lesions"]["command"] == "spinexr train configs/lesion_detector.yaml"
+    assert pack.model_spec("densenet").part == "triage"
+    assert pack.model_spec("lesion_detector").part == "lesions"
+    assert pack.manifest.ensemble.members == ("densenet",)
+    assert pack.manifest.metrics["triage/test"]["auroc"] == 0.97
+    assert pack.manifest.raw["parts"]["lesions"]["command"] == "spinexr train configs/lesion_detector.yaml"
     torch.testing.assert_close(pack.state_dict("lesion_detector")["w"], torch.full((2, 2), 0.6),
                                atol=1e-3, rtol=0)
 
@@ -55,7 +56,7 @@ def test_merge_keeps_one_copy_of_weights_two_parts_share(tmp_path):
     parts = {"a": _part(tmp_path / "a", "shared", metric=0.5),
              "b": _part(tmp_path / "b", "shared", metric=0.5)}
     pack = load_pack(merge_packs(parts, tmp_path / "pack", _recipe(tmp_path)))
-    assert pack.model_spec("shared")["part"] == "a"
+    assert pack.model_spec("shared").part == "a"
 
 
 def test_pack_recipe_names_missing_part_files(tmp_path):

@@ -160,8 +160,8 @@ def test_window_recipe_end_to_end(tmp_path, monkeypatch):
     out = tmp_path / "runs" / "triage"
     assert main(["train", str(cfg), "--out", str(out)]) == 0
     pack = load_pack(out / "pack")
-    assert pack.manifest["ensemble"]["windows"]["detector"] == "vertebra_detector"
-    assert pack.model_spec("vertebra_detector")["sha256"] == sha   # copied into the pack
+    assert pack.manifest.ensemble.windows.detector == "vertebra_detector"
+    assert pack.model_spec("vertebra_detector").sha256 == sha   # copied into the pack
     assert isinstance(pack.triage(), WindowTriage)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["oof"]["n"] == 16 and metrics["test"]["n"] == 6   # image level, not windows
@@ -195,8 +195,8 @@ def test_window_grader_recipe_end_to_end(tmp_path, monkeypatch):
     out = tmp_path / "runs" / "degeneration"
     assert main(["train", str(cfg), "--out", str(out)]) == 0
     pack = load_pack(out / "pack")
-    assert "ensemble" not in pack.manifest
-    assert pack.model_spec("degeneration")["windows"]["detector"] == "vertebra_detector"
+    assert pack.manifest.ensemble is None
+    assert pack.model_spec("degeneration").windows.detector == "vertebra_detector"
     grader = pack.grader("degeneration")
     assert isinstance(grader, WindowGrader) and grader.head == "ordinal"
     probs = grader.predict_proba([np.full((320, 256), 0.5, np.float32)])

@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import shutil
 import sys
+import uuid
 from pathlib import Path
 
-#: The committed packs of a source checkout; ``SPINEXR_MODELS`` points elsewhere.
-REPO_MODELS = Path(__file__).resolve().parents[3] / "models"
+from spinexr.errors import FileAccessError
+
 _SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ""}
+REGIONS = ("cervical", "thoracic", "lumbar", "whole")
 
 
 def add_parser(sub) -> None:
@@ -25,16 +28,20 @@ def add_parser(sub) -> None:
                                    "and optional explanations; writes JSON, overlay, HTML and "
                                    "DICOM SR / GSPS / Secondary Capture per input.")
     p.add_argument("paths", nargs="+", help="files, folders or glob patterns")
-    p.add_argument("--pack", type=Path, default=None,
-                   help=f"model pack (default {REPO_MODELS / 'demo'})")
-    p.add_argument("--vertebrae", type=Path, default=None,
-                   help=f"vertebra detector pack (default {REPO_MODELS / 'vertebrae'})")
+    add_pack_arguments(p)
     p.add_argument("--out", type=Path, default=Path("spinexr-out"), help="output folder")
     p.add_argument("--explain", default="", help="comma-separated: gradcam,ig,saliency,lime")
     p.add_argument("--operating-point", default="youden")
     p.add_argument("--gating", choices=("dernet", "vindr"), default="vindr",
                    help="dernet: detect only when triage is abnormal; vindr: keep confident "
                         "boxes when it is normal (default)")
+    p.add_argument("--region", choices=REGIONS, default=None,
+                   help="spine region of inputs whose header names none (PNG/JPEG, DICOM "
+                        "without Body Part Examined); default: lumbar, or whole for a column "
+                        "of 12+ vertebrae")
+    p.add_argument("--uid-root", default=None,
+                   help="your organisation's UID root for the DICOM outputs (default: 2.25. "
+                        "UIDs derived from the source image, the pack and the object kind)")
     p.add_argument("--batch", type=int, default=4, help="images per model batch")
     p.add_argument("--decode-workers", type=int, default=2,
                    help="processes reading the next batch while this one is analysed "
@@ -46,85 +53,118 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def expand(paths: list[str]) -> list[Path]:
-    """Files from files, folders (recursive) and glob patterns, in a stable order."""
+def add_pack_arguments(p) -> None:
+    """``--pack`` and ``--vertebrae`` (see :func:`spinexr.models.pack.resolve_packs`)."""
+    p.add_argument("--pack", type=Path, default=None,
+                   help="model pack folder (default: <models>/demo, where <models> is "
+                        "$SPINEXR_MODELS or the packs installed with spinexr)")
+    p.add_argument("--vertebrae", type=Path, default=None,
+                   help="vertebra detector pack (default: <models>/vertebrae)")
+
+
+def expand(paths: list[str]) -> tuple[list[Path], list[Path]]:
+    """(files to analyse, files skipped) from files, folders (recursive) and glob patterns, in
+    a stable order. In folders, files whose suffix no reader handles are skipped (and reported);
+    files named on the command line are always tried."""
     out: list[Path] = []
+    skipped: list[Path] = []
     for raw in paths:
         matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))] or [Path(raw)]
         for path in matches:
             if path.is_dir():
-                out += sorted(p for p in path.rglob("*")
-                              if p.is_file() and p.suffix.lower() in _SUFFIXES)
+                for p in sorted(q for q in path.rglob("*") if q.is_file()):
+                    (out if p.suffix.lower() in _SUFFIXES else skipped).append(p)
             else:
                 out.append(path)
-    return list(dict.fromkeys(out))
-
-
-def _packs(args: argparse.Namespace):
-    from spinexr.errors import ConfigError
-    from spinexr.models.pack import load_pack
-
-    models = Path(os.environ.get("SPINEXR_MODELS") or REPO_MODELS)
-    pack_dir = args.pack or models / "demo"
-    vert_dir = args.vertebrae or (models / "vertebrae" if (models / "vertebrae").is_dir()
-                                  else None)
-    if not pack_dir.is_dir():
-        raise ConfigError(f"model pack {pack_dir} not found; pass --pack DIR", "--pack")
-    pack = load_pack(pack_dir)
-    vert = load_pack(vert_dir) if vert_dir and Path(vert_dir).resolve() != pack_dir.resolve() \
-        else None
-    return pack, vert
+    return list(dict.fromkeys(out)), list(dict.fromkeys(skipped))
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from spinexr.analyze import Analyzer, AnalyzerConfig
+    from spinexr.models.pack import resolve_packs
+    from spinexr.process import ProcessOptions, Processor
 
-    pack, vert = _packs(args)
-    methods = tuple(m for m in args.explain.split(",") if m)
+    pack, vert = resolve_packs(args.pack, args.vertebrae)
     analyzer = Analyzer(pack, vertebrae_pack=vert, config=AnalyzerConfig(
-        operating_point=args.operating_point, gating=args.gating, explain=methods))
-    files = expand(args.paths)
-    rows, refused = [], 0
+        operating_point=args.operating_point, gating=args.gating))
+    processor = Processor(analyzer, full_resolution=args.full_resolution)
+    options = ProcessOptions(explain=tuple(m for m in args.explain.split(",") if m),
+                             region=args.region, uid_root=args.uid_root)
+    files, skipped = expand(args.paths)
+    for path in skipped:
+        print(f"skipped {path}: not an image or DICOM file name", file=sys.stderr)
+    _writable(args.out)
+    rows, names = [], OutputNames()
     bar = tqdm(total=len(files), desc="analyze", unit="img", file=sys.stderr,
                disable=args.quiet or None)
-    from spinexr.io.prefetch import read_batches
-
-    kwargs = {} if args.full_resolution else {"min_side": analyzer.decode_side()}
-    for read in read_batches(files, args.batch, kwargs=kwargs,
-                             workers=max(0, args.decode_workers)):
-        for path, row in _run_batch(analyzer, read, args.out, pack):
-            rows.append((path, row))
-            refused += row[0] == "refused"
+    for batch in processor.stream(files, batch=args.batch, workers=max(0, args.decode_workers),
+                                  options=options):
+        for done in batch:
+            folder = args.out / names.claim(done.analysis.image_id)
+            write_folder(done.files, folder)
+            rows.append((done.source.path, (done.outcome, folder.name, _one_line(done.analysis))))
             bar.update(1)
     bar.close()
     _print_summary(rows, args.out)
-    return 2 if refused else 0
+    return 2 if any(r[0] == "refused" for _, r in rows) else 0
 
 
-def _run_batch(analyzer, read, out: Path, pack):
-    """Analyse one batch of :class:`~spinexr.io.prefetch.ReadResult` and write its outputs."""
-    from spinexr.analyze import refused_analysis
-    from spinexr.report import write_json, analysis_to_dict, write_outputs
+class OutputNames:
+    """Output folder names that cannot collide within a run: the image id, then ``-2``, ``-3``
+    for the next inputs with the same id (``a/x.dcm`` and ``b/x.dcm``), in input order, so a
+    re-run of the same inputs writes the same folders."""
 
-    images, results = [], {}
-    for r in read:
-        path = r.path
-        if r.image is not None:
-            images.append((path, r.image))
-        else:
-            a = refused_analysis(path, r.error, analyzer.info)
-            target = out / a.image_id
-            target.mkdir(parents=True, exist_ok=True)
-            write_json(analysis_to_dict(a, source_path=str(path)), target / "result.json")
-            results[path] = ("refused", a.image_id, r.error)
-    analyses = analyzer.analyze_batch([im for _, im in images]) if images else []
-    for (path, image), a in zip(images, analyses):
-        write_outputs(a, image, out / a.image_id, heatmap=None,
-                      card=pack.manifest.get("card", {}))
-        results[path] = (a.gate.outcome, a.image_id, _one_line(a))
-    return [(r.path, results[r.path]) for r in read]
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+
+    def claim(self, image_id: str) -> str:
+        base = "".join(c if c.isalnum() or c in "-_." else "_" for c in image_id).strip(".") \
+            or "input"
+        name, n = base, 1
+        while name in self.used:
+            n += 1
+            name = f"{base}-{n}"
+        self.used.add(name)
+        return name
+
+
+def _writable(out: Path) -> None:
+    """Refuse an output folder that cannot be created or written, before any work."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".spinexr-write-test-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise FileAccessError(f"the output folder cannot be written ({exc.strerror or exc})",
+                              str(out)) from exc
+
+
+def write_folder(files: dict[str, bytes], folder: Path) -> None:
+    """Write ``files`` (name -> bytes) as ``folder``, atomically: into a hidden temporary folder
+    beside it (result.json last), then renamed into place, replacing an earlier run's folder.
+    An interruption leaves either the complete folder or none (plus, at worst, a hidden
+    ``.tmp-*`` folder that the next run of the same input removes)."""
+    parent = folder.parent
+    tmp = parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
+    old = parent / f".old-{folder.name}-{uuid.uuid4().hex[:8]}"
+    for stale in parent.glob(f".tmp-{glob.escape(folder.name)}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        for name in sorted(files, key=lambda n: n == "result.json"):
+            (tmp / name).write_bytes(files[name])
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise FileAccessError(f"cannot write the outputs ({exc.strerror or exc})",
+                              str(exc.filename or folder)) from exc
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _one_line(a) -> str:

@@ -85,9 +85,9 @@ def run_gate(args: argparse.Namespace) -> int:
 def _analyzer(args: argparse.Namespace):
     """The analyzer of ``spinexr analyze`` with the same packs (see its ``--pack``)."""
     from spinexr.analyze import Analyzer, AnalyzerConfig
-    from spinexr.cli.analyze_cmd import _packs
+    from spinexr.models.pack import resolve_packs
 
-    pack, vert = _packs(args)
+    pack, vert = resolve_packs(args.pack, args.vertebrae)
     return Analyzer(pack, vertebrae_pack=vert, config=AnalyzerConfig(device=args.device))
 
 

@@ -202,7 +202,7 @@ def _image_files(folder: Path) -> list[Path]:
     """Image and DICOM files under ``folder`` (suffixes as ``spinexr analyze``), no hidden ones."""
     from spinexr.cli.analyze_cmd import expand
 
-    return [p for p in expand([str(folder)])
+    return [p for p in expand([str(folder)])[0]
             if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
 
 

@@ -17,7 +17,6 @@ import numpy as np
 from spinexr.gate.decision import GateModel, decide
 from spinexr.gate.evidence import chain_evidence, features
 from spinexr.geometry import vertebra_chain
-from spinexr.labels import VERTEBRA_CLASS
 from spinexr.levels import assign_levels, counted_naming, guess_region
 from spinexr.types import Box, GateResult, LevelNaming, Radiograph
 
@@ -68,12 +67,9 @@ def image_checks(pixels: np.ndarray, s: GateSettings) -> tuple[bool, str, dict]:
     return True, "", checks
 
 
-def _find(pack, kind: str, labels: Sequence[str] | None = None) -> str | None:
-    for key, spec in pack.manifest.get("models", {}).items():
-        if spec.get("kind") == kind and (labels is None or list(spec.get("labels", [])) ==
-                                         list(labels)):
-            return key
-    return None
+def _vertebra_detector(pack) -> str | None:
+    spec = pack.manifest.first("vertebra_detector")
+    return spec.key if spec else None
 
 
 class InputGate:
@@ -96,12 +92,12 @@ class InputGate:
         vertebra detector; else the first detector, kept only to name levels (unverified)."""
         packs = [p for p in packs if p is not None]
         for pack in packs:
-            if pack.manifest.get("gate"):
-                model = GateModel.from_dict(pack.manifest["gate"])
+            if pack.manifest.gate:
+                model = GateModel.from_dict(pack.manifest.gate)
                 return cls(settings, detector=pack.detector(model.detector, device=device),
                            detector_ref=(pack, model.detector), model=model,
                            classifier=pack.classifier(model.classifier, device=device))
-        found = [(p, _find(p, "detector", [VERTEBRA_CLASS])) for p in packs]
+        found = [(p, _vertebra_detector(p)) for p in packs]
         found = [(p, k) for p, k in found if k]
         real = [(p, k) for p, k in found if not p.synthetic]
         if real or found:
@@ -110,9 +106,11 @@ class InputGate:
                        detector_ref=(pack, key), verified=bool(real))
         return cls(settings, verified=False)
 
-    def judge(self, images: Sequence[Radiograph]) -> list[GateVerdict]:
+    def judge(self, images: Sequence[Radiograph], *, region: str | None = None
+              ) -> list[GateVerdict]:
         """One verdict per image; the detector and classifier run once on the batch of images
-        that passed the image checks."""
+        that passed the image checks. ``region``: the spine region of images whose header
+        names none (levels are counted from its anchor)."""
         checked = [image_checks(im.pixels, self.settings) for im in images]
         todo = [i for i, (ok, _, _) in enumerate(checked) if ok]
         pixels = [images[i].pixels for i in todo]
@@ -122,10 +120,11 @@ class InputGate:
         logits = (self.classifier.predict_logits(pixels)[:, 0] if self.classifier is not None
                   and todo else [None] * len(todo))
         found = {i: (b, z) for i, b, z in zip(todo, boxes, logits)}
-        return [self._one(im, checked[i], *found.get(i, (None, None)))
+        return [self._one(im, checked[i], *found.get(i, (None, None)), region=region)
                 for i, im in enumerate(images)]
 
-    def _one(self, image: Radiograph, checked, boxes, logit) -> GateVerdict:
+    def _one(self, image: Radiograph, checked, boxes, logit, *, region: str | None = None
+             ) -> GateVerdict:
         from spinexr.gate.header import header_evidence
 
         ok, reason, checks = checked
@@ -151,7 +150,7 @@ class InputGate:
         if outcome == "refused":
             return GateVerdict(GateResult(False, reason, checks, p_spine=p))
         return self._named(image, chain, checks, header,
-                           GateResult(True, reason, checks, outcome == "uncertain", p))
+                           GateResult(True, reason, checks, outcome == "uncertain", p), region)
 
     def _column_rule(self, ev, header) -> tuple[str, str]:
         s = self.settings
@@ -174,8 +173,9 @@ class InputGate:
                   "to check the spine content; analysed anyway")
         return GateVerdict(GateResult(True, reason, checks, uncertain=True))
 
-    def _named(self, image, chain, checks, header, result: GateResult) -> GateVerdict:
-        stated = header.region or _legacy_region(image.meta or {})
+    def _named(self, image, chain, checks, header, result: GateResult,
+               given: str | None = None) -> GateVerdict:
+        stated = header.region or _legacy_region(image.meta or {}) or given
         region = guess_region(len(chain), stated, self.settings.default_region)
         named = assign_levels(chain, region) if chain else ()
         result = GateResult(result.accepted, result.reason, {**checks, "level_region": region},

@@ -13,32 +13,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from spinexr.errors import SpinexrError
+from spinexr.io.reader import read_radiograph
 from spinexr.types import Radiograph
+
+#: Imported once by the fork server before it forks the workers: two workers importing pydicom
+#: at the same time from a bare fork server broke its import ("partially initialized module
+#: 'pydicom.dataset'"), and preloading also spares every worker the import time.
+WORKER_PRELOAD = ["spinexr.io.reader", "spinexr.io.dicom", "spinexr.io.raster"]
 
 
 @dataclass(frozen=True)
 class ReadResult:
-    """One file: the radiograph, or the reason it could not be read (``error``)."""
+    """One file: the radiograph, or the reason it could not be read (``error``, with the
+    reader's error ``error_code``, e.g. ``not_an_image``)."""
 
     path: Path
     image: Radiograph | None
     error: str | None = None
     started: float = 0.0        # time.perf_counter() when the read started (same clock
     seconds: float = 0.0        # across processes on Linux: CLOCK_MONOTONIC)
+    error_code: str | None = None
 
 
-def read_one(path: str | os.PathLike, kwargs: dict[str, Any] | None = None) -> ReadResult:
-    """``read_radiograph(path, **kwargs)`` as a :class:`ReadResult` (never raises
-    :class:`~spinexr.errors.SpinexrError`)."""
-    from spinexr.errors import SpinexrError
-    from spinexr.io.reader import read_radiograph
-
+def read_one(src: str | os.PathLike | bytes, kwargs: dict[str, Any] | None = None, *,
+             label: str | None = None) -> ReadResult:
+    """``read_radiograph(src, **kwargs)`` as a :class:`ReadResult` (never raises
+    :class:`~spinexr.errors.SpinexrError`). For bytes, ``path`` is ``Path(label)``."""
     t0 = time.perf_counter()
     try:
-        image, error = read_radiograph(path, **(kwargs or {})), None
+        image, error, code = read_radiograph(src, **(kwargs or {})), None, None
     except SpinexrError as exc:
-        image, error = None, exc.reason
-    return ReadResult(Path(path), image, error, t0, time.perf_counter() - t0)
+        image, error, code = None, exc.reason, exc.code
+    where = Path(label or "upload") if isinstance(src, (bytes, bytearray, memoryview)) \
+        else Path(src)
+    return ReadResult(where, image, error, t0, time.perf_counter() - t0, code)
 
 
 def read_batches(paths: Sequence[str | os.PathLike], batch: int, *,
@@ -61,8 +70,9 @@ def read_batches(paths: Sequence[str | os.PathLike], batch: int, *,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=workers,
-                             mp_context=multiprocessing.get_context("forkserver")) as pool:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending = [pool.submit(read_one, p, kwargs) for p in chunks[0]]
         for i in range(len(chunks)):
             done = [f.result() for f in pending]

@@ -15,12 +15,14 @@ the training recipe (:mod:`spinexr.train.classify`) fits them before it has read
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from spinexr.errors import ConfigError
+from spinexr.types import TriageResult
 
 #: Grids larger than this are coarsened (see :func:`fit_weights`).
 MAX_GRID_POINTS = 20_000
@@ -203,6 +205,42 @@ def positive_probability(logits: np.ndarray, head: str, temperature: float = 1.0
     return probs[:, 1]
 
 
+@dataclass(frozen=True)
+class TriageScores:
+    """Triage predictions of a batch of N images.
+
+    Attributes:
+        probability: (N,) fused P(abnormal).
+        per_model: member name -> (N,) temperature-scaled P(abnormal).
+        decisions: operating point -> (N,) bool, ``probability >= threshold``.
+        windows: for a window triage, each image's vertebra windows; else ``None``.
+    """
+
+    probability: np.ndarray
+    per_model: Mapping[str, np.ndarray]
+    decisions: Mapping[str, np.ndarray]
+    windows: tuple[tuple[Any, ...], ...] | None = None
+
+    def result(self, j: int, operating_point: str, threshold: float) -> TriageResult:
+        """Image ``j``'s :class:`~spinexr.types.TriageResult` at ``operating_point``."""
+        return TriageResult(
+            probability=float(self.probability[j]),
+            abnormal=bool(self.decisions[operating_point][j]), operating_point=operating_point,
+            threshold=float(threshold),
+            per_model={k: float(v[j]) for k, v in self.per_model.items()},
+            decisions={k: bool(v[j]) for k, v in self.decisions.items()})
+
+    @staticmethod
+    def concatenate(parts: Sequence[TriageScores]) -> TriageScores:
+        """The scores of several batches as one."""
+        first = parts[0]
+        return TriageScores(np.concatenate([p.probability for p in parts]),
+                            {k: np.concatenate([p.per_model[k] for p in parts])
+                             for k in first.per_model},
+                            {k: np.concatenate([p.decisions[k] for p in parts])
+                             for k in first.decisions})
+
+
 class TriageEnsemble:
     """Temperature-scaled members, weighted soft voting and named operating points.
 
@@ -232,25 +270,21 @@ class TriageEnsemble:
         self.temperatures = temps
         self.operating_points = {k: float(v) for k, v in (operating_points or {}).items()}
 
-    def predict(self, images: Sequence[np.ndarray]) -> dict[str, Any]:
-        """Run every member on (H, W) float images in [0, 1].
-
-        Returns:
-            ``{"probability": (N,), "per_model": {name: (N,)}, "decisions": {op: bool (N,)}}``;
-            per-model probabilities are temperature-scaled.
-        """
+    def predict(self, images: Sequence[np.ndarray]) -> TriageScores:
+        """Run every member on (H, W) float images in [0, 1]; per-model probabilities are
+        temperature-scaled."""
         per_model = {name: positive_probability(clf.predict_logits(images), clf.head,
                                                 self.temperatures[name])
                      for name, clf in self.members.items()}
         return self.combine(per_model)
 
-    def combine(self, per_model: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    def combine(self, per_model: Mapping[str, np.ndarray]) -> TriageScores:
         """The vote and decisions from already computed per-model probabilities."""
         names = list(self.members)
         prob = weighted_vote(np.stack([per_model[k] for k in names]),
                              [self.weights[k] for k in names])
-        return {"probability": prob, "per_model": dict(per_model),
-                "decisions": {op: prob >= t for op, t in self.operating_points.items()}}
+        return TriageScores(prob, dict(per_model),
+                            {op: prob >= t for op, t in self.operating_points.items()})
 
     def spec(self) -> dict[str, Any]:
         """The manifest's ``ensemble`` entry."""

@@ -66,16 +66,24 @@ class GradedBox:
     expected_grade: float | None = None
 
 
-def crop_region(image: np.ndarray, box: Box, margin: float = 0.5) -> np.ndarray:
-    """A square crop centred on ``box`` with side ``max(w, h) * (1 + 2 * margin)``, clipped to
-    the image (so crops at an edge are not square). Returns a view of ``image``."""
-    h, w = image.shape
+def crop_bounds(shape: tuple[int, int], box: Box, margin: float = 0.5
+                ) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` of the crop :func:`crop_region` takes from an image of ``shape``
+    (H, W): where a crop's pixels (or a map computed on them) sit in the image."""
+    h, w = shape
     cx, cy = box.center
     half = max(box.width, box.height) * (0.5 + margin)
     x0, x1 = int(max(np.floor(cx - half), 0)), int(min(np.ceil(cx + half), w))
     y0, y1 = int(max(np.floor(cy - half), 0)), int(min(np.ceil(cy + half), h))
     if x1 <= x0 or y1 <= y0:
         raise ConfigError(f"box {box.as_list()} lies outside the {w}x{h} image", "box")
+    return y0, y1, x0, x1
+
+
+def crop_region(image: np.ndarray, box: Box, margin: float = 0.5) -> np.ndarray:
+    """A square crop centred on ``box`` with side ``max(w, h) * (1 + 2 * margin)``, clipped to
+    the image (so crops at an edge are not square). Returns a view of ``image``."""
+    y0, y1, x0, x1 = crop_bounds(image.shape, box, margin)
     return image[y0:y1, x0:x1]
 
 
@@ -103,13 +111,11 @@ class RegionGrader:
     def from_pack(cls, pack, detector_key: str, classifier_key: str, *,
                   device: str = "cpu") -> RegionGrader:
         """Build from a model pack; the classifier spec's ``crop`` gives margin and regions."""
-        spec: Mapping[str, Any] = pack.model_spec(classifier_key)
-        crop = dict(spec.get("crop") or {})
-        det_spec = pack.model_spec(detector_key)
+        crop = dict(pack.model_spec(classifier_key).crop or {})
         return cls(pack.detector(detector_key, device=device),
                    pack.classifier(classifier_key, device=device),
                    margin=float(crop.get("margin", 0.5)), regions=crop.get("regions"),
-                   conf=float(det_spec.get("thresholds", {}).get("conf", 0.25)))
+                   conf=pack.model_spec(detector_key).thresholds.conf)
 
     def predict(self, images: Sequence[np.ndarray]) -> list[list[GradedBox]]:
         """Graded regions of each (H, W) float image in [0, 1]; one list per image."""

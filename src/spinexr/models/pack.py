@@ -8,27 +8,27 @@ Layout::
       <model>.safetensors        one file per model, plain state_dict, fp16 where accuracy holds
 
 Loading checks the format version, that every listed file exists and its sha256 matches, and
-raises :class:`~spinexr.errors.ModelPackError` naming the file otherwise. No pickles are read.
+raises :class:`ModelPackError` naming the file otherwise. No pickles are read. The manifest is
+parsed once into a typed :class:`~spinexr.models.manifest.PackManifest`.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from spinexr.errors import SpinexrError
+from spinexr.models.manifest import (PACK_FORMAT, PACK_FORMAT_VERSION, ModelPackError,
+                                     ModelSpec, PackManifest, parse_manifest, upgrade)
 
-PACK_FORMAT = "spinexr-pack"
-PACK_FORMAT_VERSION = 1
 MANIFEST = "pack.json"
-
-
-class ModelPackError(SpinexrError):
-    """A model pack is missing, incomplete, corrupt or of an unknown format version."""
-
-    code = "model_pack_error"
+#: Environment variable naming the folder that holds the packs (``demo``, ``vertebrae``, ...).
+MODELS_ENV = "SPINEXR_MODELS"
+__all__ = ["MANIFEST", "MODELS_ENV", "PACK_FORMAT", "PACK_FORMAT_VERSION", "ModelPack",
+           "ModelPackError", "load_pack", "models_dir", "resolve_packs", "save_pack",
+           "save_weights", "sha256_file"]
 
 
 def sha256_file(path: Path) -> str:
@@ -41,26 +41,26 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class ModelPack:
-    """A loaded, verified pack. ``manifest`` is the parsed pack.json."""
+    """A loaded, verified pack. ``manifest`` is the parsed, typed pack.json."""
 
     root: Path
-    manifest: Mapping[str, Any]
+    manifest: PackManifest
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
-        return str(self.manifest["name"])
+        return self.manifest.name
 
     @property
     def version(self) -> str:
-        return str(self.manifest["version"])
+        return self.manifest.version
 
     @property
     def synthetic(self) -> bool:
-        return bool(self.manifest.get("synthetic", False))
+        return self.manifest.synthetic
 
-    def model_spec(self, key: str) -> Mapping[str, Any]:
-        models = self.manifest.get("models", {})
+    def model_spec(self, key: str) -> ModelSpec:
+        models = self.manifest.models
         if key not in models:
             raise ModelPackError(f"pack has no model {key!r} (has {sorted(models)})", str(self.root))
         return models[key]
@@ -69,8 +69,7 @@ class ModelPack:
         """The float32 state dict of one model, read from its safetensors file."""
         from safetensors.torch import load_file
 
-        spec = self.model_spec(key)
-        path = self.root / spec["weights"]
+        path = self.root / self.model_spec(key).weights
         try:
             tensors = load_file(str(path))
         except Exception as exc:  # safetensors raises its own error types for corrupt headers
@@ -83,9 +82,16 @@ class ModelPack:
         try:
             model.load_state_dict(self.state_dict(key), strict=True)
         except RuntimeError as exc:
-            raise ModelPackError(f"weights do not fit {spec['arch']}: {exc}",
-                                 str(self.root / spec["weights"])) from exc
+            raise ModelPackError(f"weights do not fit {spec.arch}: {exc}",
+                                 str(self.root / spec.weights)) from exc
         return model
+
+    def _kind(self, key: str, kind: str) -> ModelSpec:
+        spec = self.model_spec(key)
+        if spec.kind != kind:
+            raise ModelPackError(f"model {key!r} is a {spec.kind!r}, not a {kind}",
+                                 str(self.root))
+        return spec
 
     def detector(self, key: str, *, device: str = "cpu", engine: str = "auto"):
         """Build the :class:`~spinexr.models.detector.Detector` stored under ``key`` (cached).
@@ -96,17 +102,16 @@ class ModelPack:
         """
         if ("detector", key, device, engine) not in self._cache:
             from spinexr.models.detector import Detector
-            from spinexr.models.onnx_engine import select_engine
+            from spinexr.models.onnx_runtime import select_engine
             from spinexr.models.yolo import build_detection_model
 
-            spec = self.model_spec(key)
+            spec = self._kind(key, "detector")
             runtime = select_engine(self, key, engine, device)
-            model = self._loaded(key, build_detection_model(spec["arch"],
-                                                            list(spec["labels"])))
+            model = self._loaded(key, build_detection_model(spec.arch, list(spec.labels)))
             self._cache[("detector", key, device, engine)] = Detector(
-                model.float(), spec["labels"], spec["input"]["size"], device=device,
-                engine=runtime, preprocess=spec["input"].get("preprocess"),
-                tile_aspect=spec["input"].get("tile_aspect"))
+                model.float(), list(spec.labels), spec.input.size, device=device,
+                engine=runtime, preprocess=spec.input.preprocess,
+                tile_aspect=spec.input.tile_aspect)
         return self._cache[("detector", key, device, engine)]
 
     def classifier(self, key: str, *, device: str = "cpu", engine: str = "auto"):
@@ -119,21 +124,16 @@ class ModelPack:
         """
         if ("classifier", key, device, engine) not in self._cache:
             from spinexr.models.classifier import Classifier, Preprocess, create_classifier
-            from spinexr.models.onnx_engine import select_engine
+            from spinexr.models.onnx_runtime import select_engine
 
-            spec = self.model_spec(key)
-            if spec.get("kind") != "classifier":
-                raise ModelPackError(f"model {key!r} is a {spec.get('kind')!r}, not a classifier",
-                                     str(self.root))
+            spec = self._kind(key, "classifier")
             runtime = select_engine(self, key, engine, device)
-            labels = list(spec["labels"])
             model = self._loaded(key, create_classifier(
-                spec["arch"], len(labels), head=spec["head"],
-                in_chans=int(spec["input"].get("channels", 1))))
+                spec.arch, len(spec.labels), head=spec.head, in_chans=spec.input.channels))
             self._cache[("classifier", key, device, engine)] = Classifier(
-                model.float(), labels, spec["head"], Preprocess.from_dict(spec["input"]),
-                device=device, name=key, temperature=float(spec.get("temperature", 1.0)),
-                engine=runtime)
+                model.float(), list(spec.labels), spec.head,
+                Preprocess.from_dict(spec.input.raw), device=device, name=key,
+                temperature=spec.temperature, engine=runtime)
         return self._cache[("classifier", key, device, engine)]
 
     def grader(self, key: str, *, device: str = "cpu", engine: str = "auto"):
@@ -141,12 +141,11 @@ class ModelPack:
         :class:`~spinexr.models.spine_crops.WindowGrader` when its spec has ``windows`` (it is
         then run on vertebra windows found by the pack's vertebra detector)."""
         clf = self.classifier(key, device=device, engine=engine)
-        windows = self.model_spec(key).get("windows")
-        if not windows:
+        crops = self.model_spec(key).windows
+        if crops is None:
             return clf
-        from spinexr.models.spine_crops import CropSpec, WindowGrader
+        from spinexr.models.spine_crops import WindowGrader
 
-        crops = CropSpec.from_dict(windows)
         return WindowGrader(clf, self.detector(crops.detector, device=device, engine=engine),
                             crops)
 
@@ -155,44 +154,87 @@ class ModelPack:
         its members run on ``engine`` (see :meth:`classifier`)."""
         from spinexr.models.ensemble import TriageEnsemble
 
-        spec = self.manifest.get("ensemble")
-        if not spec:
+        spec = self.manifest.ensemble
+        if spec is None:
             raise ModelPackError("pack has no 'ensemble' entry (not a triage pack)",
                                  str(self.root / MANIFEST))
-        members = {k: self.classifier(k, device=device, engine=engine) for k in spec["members"]}
-        ensemble = TriageEnsemble(members, spec["weights"], spec.get("temperatures"),
-                                  spec.get("operating_points"))
-        if not spec.get("windows"):
+        members = {k: self.classifier(k, device=device, engine=engine) for k in spec.members}
+        ensemble = TriageEnsemble(members, spec.weights, spec.temperatures,
+                                  spec.operating_points)
+        if spec.windows is None:
             return ensemble
-        from spinexr.models.spine_crops import CropSpec, WindowTriage
+        from spinexr.models.spine_crops import WindowTriage
 
-        crops = CropSpec.from_dict(spec["windows"])
-        return WindowTriage(ensemble, self.detector(crops.detector, device=device, engine=engine),
-                            crops)
+        return WindowTriage(ensemble, self.detector(spec.windows.detector, device=device,
+                                                    engine=engine), spec.windows)
 
 
 def load_pack(root: Path | str) -> ModelPack:
-    """Read and verify a pack directory (manifest, format version, files and checksums)."""
+    """Read and verify a pack directory: the manifest (format version, fields; version 1 is
+    upgraded on read), that every weights file exists and matches its sha256."""
     root = Path(root)
     path = root / MANIFEST
     if not path.is_file():
         raise ModelPackError(f"no {MANIFEST}: not a spinexr model pack", str(root))
     try:
-        manifest = json.loads(path.read_text())
+        doc = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelPackError(f"unreadable manifest: {exc}", str(path)) from exc
-    if manifest.get("format") != PACK_FORMAT or manifest.get("format_version") != PACK_FORMAT_VERSION:
-        raise ModelPackError(
-            f"format {manifest.get('format')!r} version {manifest.get('format_version')!r}; "
-            f"this spinexr reads {PACK_FORMAT!r} version {PACK_FORMAT_VERSION}", str(path))
-    for key, spec in manifest.get("models", {}).items():
-        weights = root / spec["weights"]
+    if not isinstance(doc, dict):
+        raise ModelPackError("the manifest is not a JSON object", str(path))
+    try:
+        manifest = parse_manifest(doc)
+    except ModelPackError as exc:
+        raise ModelPackError(exc.reason, str(path)) from exc
+    for key, spec in manifest.models.items():
+        weights = root / spec.weights
         if not weights.is_file():
             raise ModelPackError(f"model {key!r}: weights file missing", str(weights))
-        if spec.get("sha256") and sha256_file(weights) != spec["sha256"]:
+        if spec.sha256 and sha256_file(weights) != spec.sha256:
             raise ModelPackError(f"model {key!r}: sha256 mismatch, the file is corrupt or was "
                                  "replaced without updating pack.json", str(weights))
     return ModelPack(root=root, manifest=manifest)
+
+
+def models_dir(explicit: Path | str | None = None) -> Path:
+    """Where the packs live: ``explicit`` if given, else ``$SPINEXR_MODELS``, else the
+    installed package's default: the ``models`` folder of the checkout it is installed from
+    (``pip install -e``, as ``make setup`` does). The same rule for the CLI, the service, the
+    DICOM node and batch jobs."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV])
+    return Path(__file__).resolve().parents[3] / "models"
+
+
+def resolve_packs(pack: Path | str | None = None, vertebrae: Path | str | None = None, *,
+                  models: Path | str | None = None) -> tuple[ModelPack, ModelPack | None]:
+    """Load the main pack and the vertebra pack beside it.
+
+    Args:
+        pack: the main pack's folder; default ``<models>/demo``.
+        vertebrae: the vertebra detector pack; default ``<models>/vertebrae`` when present.
+            ``None`` is returned for it when it is the main pack itself.
+        models: the folder of packs (see :func:`models_dir`).
+
+    Raises:
+        ModelPackError: a pack folder is missing or invalid (the message names it and says
+            how to point at another one).
+    """
+    base = models_dir(models)
+    pack_dir = Path(pack) if pack else base / "demo"
+    if not pack_dir.is_dir():
+        raise ModelPackError(f"model pack folder not found; pass --pack DIR or set {MODELS_ENV}",
+                             str(pack_dir))
+    vert_dir = Path(vertebrae) if vertebrae else (base / "vertebrae" if (base / "vertebrae")
+                                                  .is_dir() else None)
+    if vert_dir is not None and not vert_dir.is_dir():
+        raise ModelPackError("vertebra pack folder not found; pass --vertebrae DIR",
+                             str(vert_dir))
+    main = load_pack(pack_dir)
+    same = vert_dir is None or vert_dir.resolve() == pack_dir.resolve()
+    return main, None if same else load_pack(vert_dir)
 
 
 def save_weights(state_dict: Mapping[str, Any], path: Path, *, fp16: bool = True) -> str:
@@ -210,7 +252,9 @@ def save_weights(state_dict: Mapping[str, Any], path: Path, *, fp16: bool = True
 def save_pack(root: Path, manifest: Mapping[str, Any]) -> Path:
     """Write pack.json (sorted, stable) and README.md (the card) into ``root``."""
     root.mkdir(parents=True, exist_ok=True)
-    full = {"format": PACK_FORMAT, "format_version": PACK_FORMAT_VERSION, **manifest}
+    # roles a recipe did not state are inferred as on reading a version-1 pack
+    full = upgrade({**manifest, "format": PACK_FORMAT, "format_version": PACK_FORMAT_VERSION})
+    parse_manifest(full)                          # refuse to write a pack that cannot load
     (root / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
     (root / "README.md").write_text(render_card(full))
     return root
@@ -235,7 +279,8 @@ def render_card(manifest: Mapping[str, Any]) -> str:
              f", run on vertebra windows found by `{spec['windows'].get('detector')}`"
              if spec.get("windows") else "",
              f", for {' / '.join(spec['regions'])} studies only" if spec.get("regions") else ""])
-        lines.append(f"- `{key}`: {spec.get('kind')} `{spec.get('arch')}`, input "
+        lines.append(f"- `{key}` ({spec.get('role', 'no role')}): {spec.get('kind')} "
+                     f"`{spec.get('arch')}`, input "
                      f"{spec.get('input', {}).get('size')} px, labels {list(spec.get('labels', []))}, "
                      f"weights `{spec.get('weights')}` ({spec.get('dtype')}){extra}")
     lines += ["", "## Measured metrics", ""]

@@ -233,16 +233,18 @@ class WindowTriage(_OnWindows):
         return self.ensemble.operating_points
 
     def predict(self, images: Sequence[np.ndarray],
-                vertebrae: Sequence[Sequence[Box]] | None = None) -> dict[str, Any]:
+                vertebrae: Sequence[Sequence[Box]] | None = None):
+        """The ensemble's :class:`~spinexr.models.ensemble.TriageScores`, with ``windows``
+        (each image's windows, top to bottom)."""
+        from dataclasses import replace
+
         from spinexr.models.ensemble import positive_probability
 
         wins = self.windows(images, vertebrae)
         per_model = {name: positive_probability(_window_logits(clf, images, wins, self.spec),
                                                 clf.head, self.ensemble.temperatures[name])
                      for name, clf in self.ensemble.members.items()}
-        out = self.ensemble.combine(per_model)
-        out["windows"] = wins
-        return out
+        return replace(self.ensemble.combine(per_model), windows=tuple(map(tuple, wins)))
 
     def spec_dict(self) -> dict[str, Any]:
         return {**self.ensemble.spec(), "crops": self.spec.to_dict()}

@@ -20,14 +20,12 @@ log = logging.getLogger("spinexr.service")
 
 
 def load_analyzer(settings: Settings):
-    """The analyzer of ``settings.pack_dir`` (default: the CLI's default packs)."""
-    import argparse
-
+    """The analyzer of ``settings.pack_dir`` (default: the CLI's default packs, see
+    :func:`~spinexr.models.pack.resolve_packs`)."""
     from spinexr.analyze import Analyzer
-    from spinexr.cli.analyze_cmd import _packs
+    from spinexr.models.pack import resolve_packs
 
-    pack, vert = _packs(argparse.Namespace(pack=settings.pack_dir,
-                                           vertebrae=settings.vertebrae_dir))
+    pack, vert = resolve_packs(settings.pack_dir, settings.vertebrae_dir)
     return Analyzer(pack, vertebrae_pack=vert)
 
 
@@ -141,10 +139,10 @@ class Service:
     def model_info(self) -> dict[str, Any]:
         info = self.analyzer.info
         pack = getattr(self.analyzer, "pack", None)
-        manifest = dict(getattr(pack, "manifest", {}) or {})
+        manifest = getattr(pack, "manifest", None)
         return {"name": info.name, "version": info.version, "synthetic": info.synthetic,
-                "card": manifest.get("card", {}),
-                "models": sorted((manifest.get("models") or {}).keys())}
+                "card": dict(manifest.card) if manifest else {},
+                "models": sorted(manifest.models) if manifest else []}
 
 
 def _unavailable() -> ApiError:

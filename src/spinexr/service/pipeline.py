@@ -1,25 +1,23 @@
-"""Run one queued analysis: upload bytes -> ``read_radiograph`` -> ``Analyzer`` -> renditions.
+"""Run one queued analysis through the one process step (:mod:`spinexr.process`).
 
-This is glue around the one inference path (``spinexr.io``, ``spinexr.analyze``,
-``spinexr.report``), nothing more. The analyzer is shared by every worker and called under a
-lock (torch and ONNX Runtime models are not assumed to be re-entrant); reading and rendering run
-outside it. Renditions are made in memory (``render_outputs``) and stored as bytes: nothing
-derived from an upload touches the disk.
+Glue, nothing more: upload bytes -> :meth:`~spinexr.process.Processor.process` (read with the
+analyzer's decode policy, gate, analyse, render in memory) -> the store. The processor is shared
+by every worker and called under a lock (torch and ONNX Runtime models are not assumed to be
+re-entrant). Renditions are stored as bytes: nothing derived from an upload touches the disk.
 """
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spinexr.errors import SpinexrError
+from spinexr.errors import ImageTooLargeError, NotAnImageError
+from spinexr.process import ProcessOptions, Processor, Source
 from spinexr.service.jobs import Job
-from spinexr.service.problems import status_of_read_error
 
 log = logging.getLogger("spinexr.service")
 MEDIA_TYPES = {".json": "application/json", ".png": "image/png", ".xml": "application/xml",
@@ -41,8 +39,8 @@ class Runner:
 
     def __init__(self, analyzer, store, settings, metrics=None) -> None:
         self.analyzer, self.store, self.settings, self.metrics = analyzer, store, settings, metrics
+        self.processor = Processor(analyzer, max_pixels=settings.max_pixels)
         self.lock = threading.Lock()
-        self._variants: dict[tuple[str, ...], Any] = {}
 
     def __call__(self, job: Job) -> Outcome:
         t0 = time.perf_counter()
@@ -89,25 +87,22 @@ class Runner:
         return outcome
 
     def _analyse(self, job: Job, data: bytes, filename: str, label: str):
-        from spinexr.analyze import refused_analysis
-        from spinexr.io import read_radiograph
-        from spinexr.report import analysis_to_dict
-        from spinexr.report.json_out import json_bytes
-
-        try:
-            image = read_radiograph(data, max_pixels=self.settings.max_pixels, name=label)
-        except SpinexrError as exc:
-            a = refused_analysis(filename or "upload", exc.reason, self.analyzer.info)
-            doc = analysis_to_dict(a)
-            error = (exc.code, f"{label}: {exc.reason}", status_of_read_error(exc))
-            return Outcome("refused", doc, error), {
-                "result.json": ("application/json", json_bytes(doc))}
+        options = ProcessOptions(explain=tuple(job.explain),
+                                 region=getattr(job, "region", None) or None)
         t0 = time.perf_counter()
         with self.lock:
-            a = self._analyzer(job.explain).analyze_batch([image])[0]
+            done = self.processor.process([Source(data=data, name=label)], options)[0]
+        a = done.analysis
+        if done.read_error is not None:
+            code, reason = done.read_error
+            doc = json.loads(done.files["result.json"])
+            return Outcome("refused", doc, (code, f"{label}: {reason}",
+                                            _READ_STATUS.get(code, 422))), {
+                "result.json": ("application/json", done.files["result.json"])}
         if self.metrics is not None:
             self.metrics.inference.observe(time.perf_counter() - t0)
-        files = render(a, image, getattr(getattr(self.analyzer, "pack", None), "manifest", {}))
+        files = _typed(done.files)
+        files.update(display_files(a, done.image))
         doc = json.loads(files["result.json"][1])
         return Outcome("done" if a.gate.accepted else "refused", doc), files
 
@@ -119,30 +114,25 @@ class Runner:
                          outcome.status, analysis_id=job.id, sha256=job.sha256,
                          pack_version=self.analyzer.info.version)
 
-    def _analyzer(self, methods: tuple[str, ...]):
-        """The shared analyzer, or a shallow copy sharing its models with other explanations."""
-        if tuple(methods) == tuple(self.analyzer.config.explain):
-            return self.analyzer
-        if methods not in self._variants:
-            clone = copy.copy(self.analyzer)
-            clone.config = replace(self.analyzer.config, explain=tuple(methods))
-            self._variants[methods] = clone
-        return self._variants[methods]
+
+#: HTTP status of a refused read, by the reader's error code (others: 422).
+_READ_STATUS = {ImageTooLargeError.code: 413, NotAnImageError.code: 415}
 
 
-def render(a, image, manifest) -> dict[str, tuple[str, bytes]]:
-    """Every rendition of ``a`` as name -> (media type, bytes), made in memory: the files of
-    ``spinexr analyze`` (``render_outputs``), ``image.png`` (the plain display image, for the
-    browser to draw boxes over) and ``heatmap/<method>.png`` per explanation (the heatmap over
-    the image, without boxes)."""
-    from spinexr.report import png_bytes, render_outputs
+def _typed(files) -> dict[str, tuple[str, bytes]]:
+    return {name: (MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream"), data)
+            for name, data in files.items()}
+
+
+def display_files(a, image) -> dict[str, tuple[str, bytes]]:
+    """What the browser UI shows besides the renditions: ``image.png`` (the plain display
+    image, for the browser to draw boxes over) and ``heatmap/<method>.png`` per explanation
+    (the heatmap over the image, without boxes)."""
+    from spinexr.report import png_bytes
     from spinexr.report.overlay import DEFAULT_MAX_SIDE, blend_heatmap, radiograph_rgb
 
-    card = dict(manifest or {}).get("card", {})
-    files = {name: (MEDIA_TYPES.get(Path(name).suffix, "application/octet-stream"), data)
-             for name, data in render_outputs(a, image, card=card).items()}
     base = radiograph_rgb(image.pixels, DEFAULT_MAX_SIDE)
-    files["image.png"] = ("image/png", png_bytes(base[..., 0]))
+    files = {"image.png": ("image/png", png_bytes(base[..., 0]))}
     for h in a.heatmaps:
         files[f"heatmap/{h.method}.png"] = ("image/png", png_bytes(blend_heatmap(base, h.array,
                                                                                  0.5)))

@@ -87,23 +87,24 @@ def merge_packs(parts: Mapping[str, Path], out: Path, recipe: PackRecipe) -> Pat
     out.mkdir(parents=True, exist_ok=True)
     for part, root in parts.items():
         pack = load_pack(root)
-        for key, spec in pack.manifest.get("models", {}).items():
-            if key in models and models[key].get("sha256") == spec.get("sha256"):
+        for key, typed in pack.manifest.models.items():
+            spec = typed.raw
+            if key in models and models[key].get("sha256") == typed.sha256:
                 continue  # the same weights shared by two parts (e.g. a window detector)
             if key in models:
                 raise ConfigError(f"model key {key!r} appears in two parts; rename it in one "
                                   "recipe", str(recipe.source))
-            shutil.copyfile(root / spec["weights"], out / spec["weights"])
+            shutil.copyfile(root / typed.weights, out / typed.weights)
             models[key] = {**spec, "part": part}
-        if pack.manifest.get("ensemble"):
+        if pack.manifest.ensemble is not None:
             if ensemble is not None:
                 raise ConfigError("two parts define a triage ensemble", str(recipe.source))
-            ensemble = pack.manifest["ensemble"]
+            ensemble = pack.manifest.raw["ensemble"]
         metrics.update({f"{part}/{role}": values
-                        for role, values in pack.manifest.get("metrics", {}).items()})
+                        for role, values in pack.manifest.metrics.items()})
         info[part] = {"name": pack.name, "version": pack.version,
-                      "command": pack.manifest.get("card", {}).get("command"),
-                      "test_set": pack.manifest.get("test_set")}
+                      "command": pack.manifest.card.get("command"),
+                      "test_set": pack.manifest.test_set}
     card = {**recipe.card}
     card.setdefault("command", f"spinexr train {relative_to_cwd(recipe.source)}")
     manifest = {"name": recipe.name, "version": str(recipe.card.get("version", "1.0.0")),

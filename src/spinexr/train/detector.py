@@ -279,8 +279,8 @@ def init_model(cfg: TrainConfig, names: Sequence[str]):
     ref, key = (raw.get("pack"), raw.get("key")) if isinstance(raw, dict) else (raw, None)
     root = recipe_path(cfg.source, ref)
     pack = load_pack(root)
-    detectors = [k for k, s in pack.manifest.get("models", {}).items()
-                 if s.get("kind") == "detector" and s.get("arch") == cfg.model["arch"]]
+    detectors = [k for k, s in pack.manifest.models.items()
+                 if s.kind == "detector" and s.arch == cfg.model["arch"]]
     key = key or (detectors[0] if len(detectors) == 1 else None)
     if key not in detectors:
         raise ConfigError(f"model.init: pack {root} has {len(detectors)} {cfg.model['arch']} "

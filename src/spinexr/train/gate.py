@@ -262,7 +262,10 @@ def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
     state, pre, history = train_classifier(recipe, items["train"], items["val"], out, resume)
     del items["train"]
     det_pack = load_pack(recipe.detector_pack)
-    det_key = next(k for k, s in det_pack.manifest["models"].items() if s["kind"] == "detector")
+    det_spec = det_pack.manifest.first("vertebra_detector")
+    if det_spec is None:
+        raise ConfigError("detector_pack has no vertebra detector", str(recipe.detector_pack))
+    det_key = det_spec.key
     detector = det_pack.detector(det_key, engine="torch")
     key = str(recipe.model.get("key", "spine_classifier"))
     model = create_classifier(str(recipe.model["arch"]), 2, head="binary")
@@ -315,14 +318,14 @@ def _write_pack(recipe, out, det_pack, key, state, pre, gate, history, reports) 
     if pack_dir.exists():
         shutil.rmtree(pack_dir)
     pack_dir.mkdir(parents=True)
-    manifest = json.loads(json.dumps(det_pack.manifest))
+    manifest = json.loads(json.dumps(det_pack.manifest.raw))
     for spec in manifest["models"].values():
         shutil.copy2(det_pack.root / spec["weights"], pack_dir / spec["weights"])
     weights = f"{key}.safetensors"
     manifest["models"][key] = {
         "kind": "classifier", "arch": str(recipe.model["arch"]), "head": "binary",
         "labels": list(LABELS), "input": pre.to_dict(), "weights": weights, "dtype": "float16",
-        "part": "gate", "sha256": save_weights(state, pack_dir / weights, fp16=True)}
+        "part": "gate", "role": "spine_classifier", "sha256": save_weights(state, pack_dir / weights, fp16=True)}
     manifest["gate"] = gate.to_dict()
     shutil.copy2(out / "splits.json", pack_dir / "gate_splits.json")
     manifest["gate_test_set"] = {
