@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 
 from spinexr.errors import ConfigError
+from spinexr.models.onnx_runtime import EXPORT_RECORD, read_export_record
+from spinexr.models.pack import load_pack
 
 _EPILOG = """\
 The files go to DIR/onnx unless --out is given; only DIR/onnx is used automatically at
@@ -44,15 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Export, then print one line per model; returns 0 (errors raise and exit 2)."""
-    from spinexr.models.pack import load_pack
-
     if args.runs < 0:
         raise ConfigError(f"--runs must be >= 0, got {args.runs}", "--runs")
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}", "--threads")
     pack = load_pack(args.pack)  # a missing or broken pack fails before the heavy imports
-    from spinexr.models.onnx_engine import (EXPORT_RECORD, export_pack, measure_latency,
-                                            read_export_record)
+    from spinexr.models.onnx_export import export_pack, measure_latency  # torch
 
     paths = export_pack(pack.root, out_dir=args.out, opset=args.opset)
     out = next(iter(paths.values())).parent if paths else (args.out or pack.root / "onnx")

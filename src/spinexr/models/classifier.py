@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from spinexr.errors import ConfigError
+from spinexr.io.contrast import PREPROCESS, apply_preprocess
+from spinexr.models.onnx_runtime import flush_denormals
 
 HEADS = ("softmax", "binary", "ordinal")
 RESIZE_MODES = ("letterbox", "squash")
@@ -67,8 +69,6 @@ class Preprocess:
         if self.interpolation not in INTERPOLATIONS:
             raise ConfigError(f"interpolation {self.interpolation!r} is not one of "
                               f"{INTERPOLATIONS}", "input.interpolation")
-        from spinexr.io.contrast import PREPROCESS
-
         if self.contrast not in PREPROCESS:
             raise ConfigError(f"contrast {self.contrast!r} is not one of {PREPROCESS}",
                               "input.contrast")
@@ -103,8 +103,6 @@ def resize_to_input(image: np.ndarray, pre: Preprocess) -> np.ndarray:
     if img.ndim != 2 or min(img.shape) < 1:
         raise ConfigError(f"expected a 2-D (H, W) image, got shape {img.shape}", "images")
     if pre.contrast != "none":
-        from spinexr.io.contrast import apply_preprocess
-
         img = apply_preprocess(img, pre.contrast)
     s = pre.input_size
     h, w = img.shape
@@ -340,7 +338,7 @@ class Classifier:
 
     ``engine``, when given, is what computes the logits instead of ``model``: a callable from a
     float32 (N, C, S, S) numpy batch to (N, K) logits, e.g. an
-    :class:`~spinexr.models.onnx_engine.OrtModel`. ``model`` stays the torch module, for
+    :class:`~spinexr.models.onnx_runtime.OrtModel`. ``model`` stays the torch module, for
     explanations (they need gradients).
     """
 
@@ -371,8 +369,6 @@ class Classifier:
 
     def logits_from_batch(self, batch) -> np.ndarray:
         """Logits (N, K) for an already prepared float32 batch (N, 1, S, S)."""
-        from spinexr.models.onnx_engine import flush_denormals
-
         self.model.eval()
         chunks = []
         # flushed: untrained-ish weights run 2-4x slower with denormals; restored afterwards

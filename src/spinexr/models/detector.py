@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from spinexr.io.contrast import apply_preprocess
+from spinexr.models.onnx_runtime import flush_denormals
 from spinexr.types import Box
 
 
@@ -69,15 +71,13 @@ class Detector:
 
     ``engine``, when given, computes the raw predictions instead of ``model``: a callable from
     a float32 (N, 3, S, S) numpy batch to the decoded (N, 4 + nc, anchors) array, e.g. an
-    :class:`~spinexr.models.onnx_engine.OrtModel`; ``model`` stays the torch model.
+    :class:`~spinexr.models.onnx_runtime.OrtModel`; ``model`` stays the torch model.
     """
 
     def __init__(self, model, names: Sequence[str], imgsz: int, *, device: str = "cpu",
                  engine=None, preprocess: str | None = None,
                  tile_aspect: float | None = None) -> None:
         import torch
-
-        from spinexr.io.contrast import apply_preprocess
 
         apply_preprocess(np.zeros((2, 2), np.float32), preprocess)  # unknown names fail here
         self.preprocess = None if preprocess in (None, "none") else preprocess
@@ -109,8 +109,6 @@ class Detector:
         import torch
         from ultralytics.utils.nms import non_max_suppression
 
-        from spinexr.io.contrast import apply_preprocess
-
         if not images:
             return []
         boxed = [letterbox(apply_preprocess(img, preprocess), self.imgsz) for img in images]
@@ -119,8 +117,6 @@ class Detector:
             preds = torch.from_numpy(np.asarray(self.engine(batch.contiguous().numpy()),
                                                 np.float32))
         else:
-            from spinexr.models.onnx_engine import flush_denormals
-
             with torch.inference_mode(), flush_denormals():  # denormals: 2-4x slower
                 preds = self.model(batch.contiguous().to(self.device))
         dets = non_max_suppression(preds, conf_thres=conf, iou_thres=iou, max_det=max_det,
@@ -135,8 +131,6 @@ class Detector:
         aspect along its long side, so that its vertebrae are not shrunk below the sizes the
         model saw in training; the boxes of the whole image and of its tiles are merged by
         non-maximum suppression, and boxes cut by a tile's inner edge are dropped."""
-        from spinexr.io.contrast import apply_preprocess
-
         prepared = [apply_preprocess(img, self.preprocess) for img in images]
         jobs = [(i, (0, 0, im.shape[1], im.shape[0])) for i, im in enumerate(prepared)]
         jobs += [(i, t) for i, im in enumerate(prepared) for t in tiles(im.shape, max_aspect)

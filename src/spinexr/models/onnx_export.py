@@ -1,4 +1,4 @@
-"""ONNX export of a model pack, and the ONNX Runtime engine the inference path runs on (CPU).
+"""ONNX export of a model pack, checked against torch, and a latency comparison.
 
 :func:`export_pack` writes one self-contained fp32 ``.onnx`` per model of a pack, with a
 dynamic batch axis and the model's fixed input size, into ``<pack>/onnx/``. Each export is
@@ -12,10 +12,8 @@ together with the sha256 of every ``.onnx`` and of the weights it came from::
         export.json          format, versions, per model: file, sha256, weights_sha256, check
         <model>.onnx         input (batch, C, S, S) float32 -> first output (batch, ...)
 
-:func:`select_engine` is what :class:`~spinexr.models.pack.ModelPack` asks when it builds a
-model: ``"auto"`` gives an :class:`OrtModel` on CPU when the export is current (the weights'
-sha256 recorded at export time equals the pack's), torch otherwise; ``"onnx"`` and ``"torch"``
-force one. The torch module is always built too: explanations need its gradients.
+The inference side (reading the record, choosing the engine, running a session) is
+:mod:`spinexr.models.onnx_runtime`.
 """
 from __future__ import annotations
 
@@ -31,17 +29,18 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+import torch
 
-from spinexr.errors import ConfigError, SpinexrError
-from spinexr.models.pack import ModelPack, ModelPackError, load_pack, sha256_file
+from spinexr import __version__
+from spinexr.errors import SpinexrError
+from spinexr.models.classifier import normalize
+from spinexr.models.detector import NMS_NO_TIME_LIMIT
+from spinexr.models.onnx_runtime import (EXPORT_DIR, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
+                                         EXPORT_RECORD, OrtModel, flush_denormals,
+                                         import_onnxruntime, weights_sha256)
+from spinexr.models.pack import ModelPack, load_pack, sha256_file
+from spinexr.models.yolo import import_ultralytics
 
-log = logging.getLogger("spinexr.models.onnx")
-
-EXPORT_DIR = "onnx"
-EXPORT_RECORD = "export.json"
-EXPORT_FORMAT = "spinexr-onnx-export"
-EXPORT_FORMAT_VERSION = 1
-ENGINES = ("auto", "torch", "onnx")
 CHECK_BATCH = 3    # not the traced example batch (2): the check proves the batch axis is dynamic
 CHECK_RTOL = 1e-3  # max |torch - ORT| <= CHECK_RTOL * max(1, max |torch|)
 NMS_CONF, NMS_IOU, BOX_PX = 0.001, 0.6, 1.0  # the after-NMS check: ultralytics' val conf, 1 px
@@ -53,163 +52,6 @@ class OnnxExportError(SpinexrError):
     code = "onnx_export_error"
 
 
-class OnnxEngineError(ModelPackError):
-    """ONNX Runtime was asked for but the pack has no current export (or it is unreadable)."""
-
-    code = "onnx_engine_error"
-
-
-@contextmanager
-def flush_denormals() -> Iterator[None]:
-    """Flush denormal floats to zero on this thread inside the block, then restore the mode.
-
-    Untrained or lightly trained weights make denormals that run 2-4x slower. The mode is
-    per-thread processor state that outlives the call (and breaks libraries that need IEEE
-    subnormals, e.g. hypothesis), so it is switched back off when it was off before.
-    """
-    import torch
-
-    was_on = _flushing()
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if not was_on:
-            torch.set_flush_denormal(False)
-
-
-def _flushing() -> bool:
-    """Whether this thread flushes denormals: then a denormal times one comes out zero."""
-    return bool((np.array([1e-40], np.float32) * np.float32(1.0))[0] == 0.0)
-
-
-def _onnxruntime():
-    try:
-        import onnxruntime
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ConfigError("onnxruntime is not installed: pip install 'spinexr[ml]'",
-                          "engine") from exc
-    return onnxruntime
-
-
-class OrtModel:
-    """One ONNX Runtime CPU session, created once and reused; ``__call__`` returns output 0.
-
-    Session options: ``threads`` intra-op threads (None: ORT's default, the physical cores),
-    sequential execution, all graph optimisations, no spinning between runs (a spinning pool
-    halves the speed of torch in the same process) and denormals flushed to zero (untrained
-    or lightly trained weights otherwise run 2-4x slower) in ORT's threads and, during a
-    call only, in the calling thread.
-    """
-
-    def __init__(self, path: Path | str, *, threads: int | None = None) -> None:
-        ort = _onnxruntime()
-        self.path = Path(path)
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.set_denormal_as_zero", "1")
-        if not self.path.is_file():
-            raise OnnxEngineError("ONNX file not found", str(self.path))
-        try:
-            with flush_denormals():  # ORT sets it on the first session's thread for good
-                self.session = ort.InferenceSession(str(self.path), sess_options=opts,
-                                                    providers=["CPUExecutionProvider"])
-        except Exception as exc:  # ORT raises its own types for bad protobufs / graphs
-            raise OnnxEngineError(f"ONNX Runtime cannot load it: {exc}", str(self.path)) from exc
-        inp = self.session.get_inputs()[0]
-        self.input_name = inp.name
-        self.input_shape = tuple(d if isinstance(d, int) else None for d in inp.shape)
-        self.output_name = self.session.get_outputs()[0].name
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Run a float32 batch shaped like the input (any batch size); returns output 0."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if x.ndim != len(self.input_shape) or any(
-                want is not None and want != got for want, got in zip(self.input_shape, x.shape)):
-            shown = tuple("N" if d is None else d for d in self.input_shape)
-            raise ConfigError(f"input has shape {x.shape}; {self.path.name} takes {shown}",
-                              "input")
-        with flush_denormals():  # the calling thread computes too
-            return self.session.run([self.output_name], {self.input_name: x})[0]
-
-
-# ---------------------------------------------------------------------------- engine choice
-def read_export_record(directory: Path) -> dict[str, Any] | None:
-    """The parsed ``export.json`` in ``directory``, or None when there is none or it is unusable."""
-    path = Path(directory) / EXPORT_RECORD
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(record, dict) or (record.get("format"), record.get("format_version")) != (
-            EXPORT_FORMAT, EXPORT_FORMAT_VERSION):
-        return None
-    return record
-
-
-def _weights_sha256(pack: ModelPack, key: str) -> str:
-    spec = pack.model_spec(key)  # load_pack verified the file against a listed sha256
-    return spec.get("sha256") or sha256_file(pack.root / spec["weights"])
-
-
-def export_status(pack: ModelPack, key: str) -> tuple[str | None, Path]:
-    """Whether ``<pack>/onnx/<key>.onnx`` is a current export: (None, path) or (problem, path)."""
-    directory = pack.root / EXPORT_DIR
-    record = read_export_record(directory)
-    entry = (record or {}).get("models", {}).get(key)
-    if entry is None:
-        return f"no ONNX export for model {key!r} in {directory}", directory / f"{key}.onnx"
-    path = directory / Path(str(entry.get("file", f"{key}.onnx"))).name  # never outside onnx/
-    spec = pack.model_spec(key)
-    if entry.get("weights_sha256") != _weights_sha256(pack, key):
-        return (f"the ONNX export of model {key!r} is stale: its weights changed after the "
-                "export"), path
-    if (entry.get("arch"), entry.get("input_size")) != (spec.get("arch"),
-                                                         int(spec["input"]["size"])):
-        return f"the ONNX export of model {key!r} is stale: arch or input size changed", path
-    if not path.is_file() or sha256_file(path) != entry.get("sha256"):
-        return f"{path.name} is missing or does not match the sha256 in {EXPORT_RECORD}", path
-    return None, path
-
-
-def select_engine(pack: ModelPack, key: str, engine: str = "auto", device: str = "cpu", *,
-                  threads: int | None = None) -> OrtModel | None:
-    """The :class:`OrtModel` that model ``key`` should run on, or None for torch.
-
-    ``"auto"``: ONNX Runtime on a CPU device when the pack has a current export, else torch
-    (with a logged note); torch on CUDA. ``"torch"``: torch. ``"onnx"``: ONNX Runtime, or
-    :class:`OnnxEngineError` telling the user to run ``spinexr export``.
-    """
-    if engine not in ENGINES:
-        raise ConfigError(f"engine {engine!r} is not one of {ENGINES}", "engine")
-    on_cpu = str(device).split(":")[0] == "cpu"
-    if engine == "torch" or (engine == "auto" and not on_cpu):
-        return None
-    if not on_cpu:
-        raise ConfigError(f"engine='onnx' runs ONNX Runtime on the CPU, not on {device!r}; use "
-                          "device='cpu' or engine='torch'", "engine")
-    problem, path = export_status(pack, key)
-    if problem is None:
-        try:
-            return OrtModel(path, threads=threads)
-        except ConfigError as exc:  # onnxruntime not installed
-            problem = exc.reason
-    if engine == "onnx":
-        raise OnnxEngineError(f"{problem}; run `spinexr export --pack {pack.root} --format onnx`",
-                              str(pack.root))
-    (log.info if "no ONNX export" in problem else log.warning)(
-        "model %r runs on torch: %s (`spinexr export --pack %s --format onnx` makes it run on "
-        "ONNX Runtime)", key, problem, pack.root)
-    return None
-
-
-# ---------------------------------------------------------------------------------- export
 def export_pack(pack_dir: Path | str, *, out_dir: Path | str | None = None,
                 opset: int | None = None) -> dict[str, Path]:
     """Export every model of a pack to ONNX, check each against torch, write ``export.json``.
@@ -217,7 +59,8 @@ def export_pack(pack_dir: Path | str, *, out_dir: Path | str | None = None,
     Args:
         pack_dir: the pack directory (verified by :func:`~spinexr.models.pack.load_pack`).
         out_dir: where the ``.onnx`` files and ``export.json`` go; default ``<pack>/onnx``,
-            the only place :func:`select_engine` looks.
+            the only place
+            :func:`~spinexr.models.onnx_runtime.select_engine` looks.
         opset: ONNX opset; default the exporter's.
 
     Returns:
@@ -227,11 +70,7 @@ def export_pack(pack_dir: Path | str, *, out_dir: Path | str | None = None,
         OnnxExportError: an export failed, or ORT disagrees with torch; names the model and
             the numbers. Models exported before it stay recorded; its own file is removed.
     """
-    import torch
-
-    from spinexr import __version__
-
-    onnxruntime = _onnxruntime()
+    onnxruntime = import_onnxruntime()
 
     pack = load_pack(pack_dir)
     out = Path(out_dir) if out_dir is not None else pack.root / EXPORT_DIR
@@ -242,7 +81,7 @@ def export_pack(pack_dir: Path | str, *, out_dir: Path | str | None = None,
         "spinexr_version": __version__, "onnxruntime_version": onnxruntime.__version__,
         "torch_version": torch.__version__, "models": {}}
     paths = {}
-    for key in pack.manifest.get("models", {}):
+    for key in pack.manifest.models:
         record["models"][key] = export_model(pack, key, out / f"{key}.onnx", opset=opset)
         paths[key] = out / f"{key}.onnx"
         _write_json(out / EXPORT_RECORD, record)  # after each model: a later failure keeps these
@@ -254,15 +93,15 @@ def export_model(pack: ModelPack, key: str, path: Path, *, opset: int | None = N
                  ) -> dict[str, Any]:
     """Export one model of ``pack`` to ``path`` and check it; returns its export.json entry."""
     spec = pack.model_spec(key)
-    kind = spec.get("kind")
+    kind = spec.kind
     if kind not in ("classifier", "detector"):
         raise OnnxExportError(f"model {key!r} is a {kind!r}; ONNX export handles classifiers "
                               "and detectors", str(pack.root))
     wrapper = (pack.classifier(key, engine="torch") if kind == "classifier"
                else pack.detector(key, engine="torch"))
     module = _exportable(wrapper.model, detector=kind == "detector")
-    channels = 3 if kind == "detector" else int(spec["input"].get("channels", 1))
-    size = int(spec["input"]["size"])
+    channels = 3 if kind == "detector" else spec.input.channels
+    size = spec.input.size
     names = ("images", "output0") if kind == "detector" else ("input", "logits")
     partial = path.with_name(f"{path.stem}.partial.onnx")
     path.unlink(missing_ok=True)  # never leave an old file beside a new record
@@ -273,7 +112,7 @@ def export_model(pack: ModelPack, key: str, path: Path, *, opset: int | None = N
             raise OnnxExportError(f"model {key!r}: asked for opset {opset}, the exporter wrote "
                                   f"opset {written} (it converts below 18 only for some "
                                   "graphs); leave --opset out or give 18 or more", str(path))
-        ort_model = OrtModel(partial, threads=_torch_threads())
+        ort_model = OrtModel(partial, threads=torch.get_num_threads())
         check = (_check_classifier(wrapper, ort_model, channels, size) if kind == "classifier"
                  else _check_detector(wrapper, ort_model, size))
         if not check["passed"]:
@@ -283,9 +122,9 @@ def export_model(pack: ModelPack, key: str, path: Path, *, opset: int | None = N
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-    return {"kind": kind, "arch": spec.get("arch"), "file": path.name,
+    return {"kind": kind, "arch": spec.arch, "file": path.name,
             "sha256": sha256_file(path), "bytes": path.stat().st_size,
-            "weights": spec["weights"], "weights_sha256": _weights_sha256(pack, key),
+            "weights": spec.weights, "weights_sha256": weights_sha256(pack, key),
             "input_size": size, "input": {"name": names[0], "dtype": "float32",
                                           "shape": ["batch", channels, size, size]},
             "output": {"name": names[1]}, "opset": written, "check": check}
@@ -294,8 +133,6 @@ def export_model(pack: ModelPack, key: str, path: Path, *, opset: int | None = N
 def _exportable(model, *, detector: bool):
     """A CPU fp32 eval copy; a detector's head returns the decoded (N, 4 + nc, A) tensor alone,
     as ultralytics' own exporter sets it up (``export``, ``format="onnx"``, ``dynamic``)."""
-    import torch
-
     module = copy.deepcopy(model).cpu().float().eval()
     for p in module.parameters():
         p.requires_grad_(False)
@@ -307,8 +144,6 @@ def _exportable(model, *, detector: bool):
 
 def _torch_export(module, example, path: Path, names: tuple[str, str], opset: int | None,
                   key: str) -> None:
-    import torch
-
     batch = torch.export.Dim("batch", min=1, max=4096)
     extra = {"opset_version": int(opset)} if opset else {}
     try:
@@ -341,15 +176,11 @@ def _quiet_exporter() -> Iterator[None]:
 
 def _example(n: int, channels: int, size: int, seed: int):
     """A seeded (n, channels, S, S) batch of grey images in [0, 1] (channels replicated)."""
-    import torch
-
     gen = torch.Generator().manual_seed(seed)
     return torch.rand((n, 1, size, size), generator=gen).expand(-1, channels, -1, -1).contiguous()
 
 
 def _check_classifier(clf, ort_model: OrtModel, channels: int, size: int) -> dict[str, Any]:
-    from spinexr.models.classifier import normalize
-
     batch = normalize(_example(CHECK_BATCH, channels, size, 0), clf.pre)
     ref = clf.logits_from_batch(batch).astype(np.float64)
     got = ort_model(batch.numpy()).reshape(len(ref), -1).astype(np.float64)
@@ -371,8 +202,6 @@ def _check_detector(det, ort_model: OrtModel, size: int) -> dict[str, Any]:
     rerun on ORT's boxes with torch's scores: if that agrees, the difference came from score
     ties within the checked score tolerance only, and the check passes (``ties_broken``).
     """
-    import torch
-
     x = _example(CHECK_BATCH, 3, size, 0)
     with torch.inference_mode():
         ref = det.model(x.to(det.device))[0].float().cpu()
@@ -407,12 +236,8 @@ def _check_detector(det, ort_model: OrtModel, size: int) -> dict[str, Any]:
 
 def _nms(preds) -> list[np.ndarray]:
     """ultralytics' NMS on decoded (N, 4 + nc, A) predictions: (n, 6) per image."""
-    from spinexr.models.yolo import import_ultralytics
-
     import_ultralytics()
     from ultralytics.utils.nms import non_max_suppression
-
-    from spinexr.models.detector import NMS_NO_TIME_LIMIT
 
     kept = non_max_suppression(preds, conf_thres=NMS_CONF, iou_thres=NMS_IOU,
                                nc=preds.shape[1] - 4, max_time_img=NMS_NO_TIME_LIMIT)
@@ -446,12 +271,6 @@ def _opset_of(path: Path) -> int | None:
     return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -467,8 +286,6 @@ def measure_latency(pack: ModelPack, key: str, onnx_path: Path, *, runs: int = 5
     current count; torch's is restored afterwards). Returns ``{"torch_ms", "onnxruntime_ms",
     "runs", "threads"}``; two warm-up runs each are not counted.
     """
-    import torch
-
     before = torch.get_num_threads()
     threads = int(threads or before)
     torch.set_num_threads(threads)
@@ -480,16 +297,12 @@ def measure_latency(pack: ModelPack, key: str, onnx_path: Path, *, runs: int = 5
 
 def _latency(pack: ModelPack, key: str, onnx_path: Path, runs: int, threads: int
              ) -> dict[str, float]:
-    import torch
-
     spec = pack.model_spec(key)
-    size = int(spec["input"]["size"])
+    size = spec.input.size
     ort_model = OrtModel(onnx_path, threads=threads)
-    if spec.get("kind") == "classifier":
-        from spinexr.models.classifier import normalize
-
+    if spec.kind == "classifier":
         clf = pack.classifier(key, engine="torch")
-        x = normalize(_example(1, int(spec["input"].get("channels", 1)), size, 0), clf.pre)
+        x = normalize(_example(1, spec.input.channels, size, 0), clf.pre)
         torch_call = lambda: clf.logits_from_batch(x)  # noqa: E731 - the inference path itself
     else:
         det = pack.detector(key, engine="torch")
