@@ -12,9 +12,9 @@ import yaml
 
 from spinexr.cli import main
 from spinexr.errors import ConfigError
-from spinexr.train.classify import (OutOfFold, final_epochs, fit_on_oof, load_oof,
-                                    parse_recipe)
+from spinexr.train.classify import final_epochs, fit_on_oof, load_oof, parse_recipe
 from spinexr.train.config import load_config
+from spinexr.train.oof import OutOfFold
 
 TRIAGE = {
     "name": "t", "task": "classify",

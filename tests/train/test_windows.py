@@ -12,7 +12,7 @@ import yaml
 from spinexr.errors import ConfigError
 from spinexr.labels import VERTEBRA_CLASS
 from spinexr.models.spine_crops import NO_WINDOW_LOGIT, CropSpec
-from spinexr.train.classify import OutOfFold
+from spinexr.train.oof import OutOfFold
 from spinexr.train.windows import (parse_lesions, parse_windows, pooled_oof, train_windows,
                                    window_folds)
 from spinexr.types import Box

@@ -34,29 +34,28 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from spinexr.data import kfold_splits, load_dataset
 from spinexr.errors import ConfigError, DatasetError
-from spinexr.models.classifier import Preprocess, output_width, probabilities
+from spinexr.evaluate.classification import auroc, threshold_metrics
+from spinexr.io import read_radiograph
+from spinexr.models.classifier import Preprocess, create_classifier, normalize, output_width
+from spinexr.models.ensemble import (fit_temperature, fit_weights, positive_probability,
+                                     threshold_for_sensitivity, weighted_vote, youden_threshold)
+from spinexr.models.pack import load_pack, save_pack, save_weights
+from spinexr.train.augment import AugmentConfig, augment_batch
 from spinexr.train.config import (ClassifyRecipe, Member, TrainConfig, engine_config,
                                   parse_recipe, relative_to_cwd)
-from spinexr.train.engine import Dist, EngineConfig, derived_seed
-from spinexr.train.images import ArrayData
+from spinexr.train.engine import Dist, EngineConfig, derived_seed, fit, init_distributed
+from spinexr.train.images import ArrayData, load_images
+from spinexr.train.losses import class_balanced_weights, make_loss
+from spinexr.train.oof import OutOfFold, head_metrics
+from spinexr.train.windows import (load_windows, parse_windows, pooled_oof, train_windows,
+                                   window_folds)
 from spinexr.types import Sample
 
 log = logging.getLogger("spinexr.train")
-__all__ = ["ClassifyRecipe", "Member", "OofFit", "OutOfFold", "cross_validate", "engine_config",
-           "evaluate_test_once", "fit_on_oof", "head_metrics", "parse_recipe",
-           "train_classifier_recipe"]
-
-
-@dataclass(frozen=True)
-class OutOfFold:
-    """Out-of-fold logits of one member: row i comes from the fold model that held i out."""
-
-    logits: np.ndarray          # (N, K) float32
-    targets: np.ndarray         # (N,) int64
-    fold_of: np.ndarray         # (N,) int: the fold in which row i was validation
-    best_epochs: tuple[int, ...]  # per fold, 0-based
-    fold_metrics: tuple[float | None, ...]
+__all__ = ["ClassifyRecipe", "Member", "OofFit", "cross_validate", "engine_config",
+           "evaluate_test_once", "fit_on_oof", "parse_recipe", "train_classifier_recipe"]
 
 
 @dataclass(frozen=True)
@@ -82,8 +81,6 @@ def target_of(sample: Sample, target: str) -> int | None:
 def load_role(cfg: TrainConfig, role: str) -> tuple[tuple[Sample, ...], tuple[str, ...]]:
     """Samples of one split role (``train`` or ``test``), and the image classes when the
     layout has them (class-per-folder; other layouts list box classes: ``()``)."""
-    from spinexr.data import load_dataset
-
     loaded = load_dataset(cfg.data.root, cfg.data.format, split=cfg.data.splits[role])
     if not loaded.samples:
         raise DatasetError(f"split {cfg.data.splits[role]!r} is empty", str(cfg.data.root))
@@ -103,29 +100,6 @@ def targets_of(samples: Sequence[Sample], target: str, num_classes: int,
 
 
 # --------------------------------------------------------------------------- metrics
-def head_metrics(logits: np.ndarray, y: np.ndarray, head: str,
-                 temperature: float = 1.0) -> dict[str, float]:
-    """Validation metrics of one head's logits: AUROC (binary), balanced accuracy, QWK, MAE."""
-    from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score
-
-    from spinexr.models.classifier import expected_grade
-    from spinexr.evaluate.classification import auroc
-
-    probs = probabilities(logits, head, temperature)
-    if head == "binary":
-        return {"auroc": auroc(y, probs[:, 1])}
-    pred = probs.argmax(axis=1)
-    out = {"accuracy": float((pred == y).mean()),
-           "balanced_accuracy": float(balanced_accuracy_score(y, pred))}
-    if head == "ordinal" or probs.shape[1] > 2:
-        with np.errstate(all="ignore"):
-            kappa = cohen_kappa_score(y, pred, weights="quadratic",
-                                      labels=list(range(probs.shape[1])))
-        out["qwk"] = float(kappa) if np.isfinite(kappa) else 0.0
-        out["mae"] = float(np.abs(expected_grade(probs) - y).mean())
-    return out
-
-
 def _flat(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in metrics.items():
@@ -138,9 +112,6 @@ def _flat(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- training
 def _transforms(pre: Preprocess, augment: Mapping[str, Any] | None):
-    from spinexr.models.classifier import normalize
-    from spinexr.train.augment import AugmentConfig, augment_batch
-
     aug = AugmentConfig.from_mapping(augment, fill=pre.pad_value)
     return (lambda x, g: normalize(augment_batch(x, g, aug), pre),
             lambda x: normalize(x, pre))
@@ -149,10 +120,6 @@ def _transforms(pre: Preprocess, augment: Mapping[str, Any] | None):
 def _fit_member(member: Member, recipe: ClassifyRecipe, train: ArrayData, val: ArrayData | None,
                 cfg: EngineConfig, run_dir: Path, resume: bool, dist: Dist, desc: str):
     import torch
-
-    from spinexr.models.classifier import create_classifier
-    from spinexr.train.engine import fit
-    from spinexr.train.losses import class_balanced_weights, make_loss
 
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every resume
     model = create_classifier(member.arch, len(recipe.labels), head=recipe.head,
@@ -206,8 +173,6 @@ def final_epochs(oof: OutOfFold) -> int:
 
 
 def _fold_mean_auroc(p: np.ndarray, y: np.ndarray, fold_of: np.ndarray) -> float:
-    from spinexr.evaluate.classification import auroc
-
     values = [auroc(y[fold_of == f], p[fold_of == f]) for f in np.unique(fold_of)]
     finite = [v for v in values if np.isfinite(v)]  # a fold with one class has no AUROC
     return float(np.mean(finite)) if finite else float("nan")
@@ -215,11 +180,6 @@ def _fold_mean_auroc(p: np.ndarray, y: np.ndarray, fold_of: np.ndarray) -> float
 
 def fit_on_oof(oof: Mapping[str, OutOfFold], recipe: ClassifyRecipe) -> OofFit:
     """Temperatures, ensemble weights, operating points and OOF metrics, from OOF logits only."""
-    from spinexr.evaluate.classification import auroc, threshold_metrics
-    from spinexr.models.ensemble import (fit_temperature, fit_weights, positive_probability,
-                                         threshold_for_sensitivity, weighted_vote,
-                                         youden_threshold)
-
     names = list(oof)
     y = oof[names[0]].targets
     temps = {k: fit_temperature(o.logits, y, recipe.head) if recipe.calibrate else 1.0
@@ -285,9 +245,6 @@ def _manifest(cfg: TrainConfig, recipe: ClassifyRecipe, models: dict, fitted: Oo
 def evaluate_test_once(pack, cfg: TrainConfig, recipe: ClassifyRecipe, *, batch: int = 16,
                        device: str = "cpu") -> dict[str, Any]:
     """Metrics of the frozen pack on the test split, through the inference path (read once)."""
-    from spinexr.io import read_radiograph
-    from spinexr.evaluate.classification import auroc, threshold_metrics
-
     samples, _ = load_role(cfg, "test")
     y = targets_of(samples, cfg.data.target, len(recipe.labels), str(cfg.data.root))
     triage = pack.triage(device=device) if recipe.head == "binary" else None
@@ -310,8 +267,6 @@ def evaluate_test_once(pack, cfg: TrainConfig, recipe: ClassifyRecipe, *, batch:
 
 
 def _write_pack(pack_dir: Path, cfg, recipe, states, oof, epochs, fitted, metrics) -> dict:
-    from spinexr.models.pack import save_pack, save_weights
-
     models = {}
     for m in recipe.members:
         weights = f"{m.key}.safetensors"
@@ -340,9 +295,6 @@ def check_test_groups(cfg: TrainConfig, train: Sequence[Sample]) -> None:
 def train_members(cfg: TrainConfig, recipe: ClassifyRecipe, samples: Sequence[Sample],
                   y: np.ndarray, out: Path, *, resume: bool, dist: Dist):
     """Cross-validate and retrain every member; returns (OOF, final state dicts, epochs)."""
-    from spinexr.data import kfold_splits
-    from spinexr.train.images import load_images
-
     folds = kfold_splits(samples, recipe.folds, seed=recipe.seed,
                          stratify=lambda s: target_of(s, cfg.data.target))
     cache_dir = recipe.cache_dir or out / "cache"
@@ -370,10 +322,6 @@ def train_window_members(cfg: TrainConfig, recipe: ClassifyRecipe, windows,
     """:func:`train_members` on vertebra windows (``model.windows``); the returned OOF logits
     are pooled to one row per image, the most abnormal window's (see
     :mod:`spinexr.train.windows`)."""
-    from spinexr.data import kfold_splits
-    from spinexr.models.pack import load_pack
-    from spinexr.train.windows import load_windows, pooled_oof, train_windows, window_folds
-
     if recipe.head != "binary" and not windows.lesions:
         raise ConfigError("model.windows of a grader needs 'lesions': the lesion classes whose "
                           "windows carry the image's grade", str(cfg.source))
@@ -410,11 +358,9 @@ def _add_window_detector(pack_dir: Path, manifest: dict, windows) -> dict:
     ensemble, or in each grader's spec)."""
     import shutil
 
-    from spinexr.models.pack import load_pack, save_pack
-
     source = load_pack(windows.pack)
     key = windows.spec.detector
-    spec = dict(source.model_spec(key))
+    spec = dict(source.model_spec(key).raw)
     shutil.copyfile(source.root / spec["weights"], pack_dir / spec["weights"])
     manifest["models"][key] = spec
     if "ensemble" in manifest:
@@ -430,8 +376,6 @@ def _add_window_detector(pack_dir: Path, manifest: dict, windows) -> dict:
 def _publish(cfg: TrainConfig, recipe: ClassifyRecipe, samples, oof, states, epochs,
              fitted: OofFit, out: Path, device: str, windows=None) -> Path:
     """Pack, then (only then) the one test evaluation, then metrics.json."""
-    from spinexr.models.pack import load_pack, save_pack
-
     save_oof(out / "oof.npz", oof, samples)
     metrics: dict[str, Any] = {"oof": fitted.metrics}
     pack_dir = out / "pack"
@@ -454,9 +398,6 @@ def _publish(cfg: TrainConfig, recipe: ClassifyRecipe, samples, oof, states, epo
 def train_classifier_recipe(cfg: TrainConfig, out: Path, resume: bool = False) -> Path:
     """Run a ``task: classify`` recipe; returns the pack directory ``<out>/pack``."""
     import torch
-
-    from spinexr.train.engine import init_distributed
-    from spinexr.train.windows import parse_windows
 
     out = Path(out)
     if cfg.train.get("threads"):

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from spinexr.errors import ConfigError
+from spinexr.labels import TRIAGE_CLASSES
+from spinexr.levels import REGION_ANCHORS
+from spinexr.models.grading import GRADING_TASKS
 
 if TYPE_CHECKING:  # heavy (torch); imported where used
     from spinexr.models.classifier import Preprocess
@@ -218,9 +221,6 @@ class ClassifyRecipe:
 
 
 def _labels(cfg: TrainConfig, classes: Sequence[str]) -> tuple[str, ...]:
-    from spinexr.labels import TRIAGE_CLASSES
-    from spinexr.models.grading import GRADING_TASKS
-
     if cfg.model.get("labels"):
         return tuple(str(x) for x in cfg.model["labels"])
     target = cfg.data.target
@@ -240,8 +240,8 @@ def _check_member(member: Member, head: str, num_classes: int) -> None:
 
     from spinexr.models.classifier import output_width
     from spinexr.train.augment import AugmentConfig
-    from spinexr.train.classify import head_metrics
     from spinexr.train.losses import make_loss
+    from spinexr.train.oof import head_metrics
 
     AugmentConfig.from_mapping(member.train.get("augment"))
     make_loss(head, member.train.get("loss"))
@@ -301,8 +301,6 @@ def parse_recipe(cfg: TrainConfig, classes: Sequence[str] = ()) -> ClassifyRecip
     cache = t.get("cache_dir")
     regions = cfg.model.get("regions")
     if regions is not None:
-        from spinexr.levels import REGION_ANCHORS
-
         regions = tuple(str(r) for r in ([regions] if isinstance(regions, str) else regions))
         bad = sorted(set(regions) - set(REGION_ANCHORS))
         if bad or not regions:

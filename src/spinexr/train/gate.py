@@ -154,9 +154,10 @@ def train_classifier(recipe: GateRecipe, train: Sequence[GateItem], val: Sequenc
     import torch
 
     from spinexr.models.classifier import Preprocess, create_classifier
-    from spinexr.train.classify import _transforms, head_metrics
+    from spinexr.train.classify import _transforms
     from spinexr.train.engine import EngineConfig, fit
     from spinexr.train.losses import class_balanced_weights, make_loss
+    from spinexr.train.oof import head_metrics
 
     m, t = recipe.model, recipe.train
     pre = Preprocess(input_size=int(m.get("size", 160)), contrast=str(m.get("contrast", "none")),

@@ -24,11 +24,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from spinexr.errors import ConfigError
+from spinexr.geometry import vertebra_chain
+from spinexr.io import read_radiograph
+from spinexr.labels import LESION_CLASSES
 from spinexr.models.classifier import Preprocess, resize_to_input
-from spinexr.models.spine_crops import (CropSpec, vertebra_windows, window_pixels,
+from spinexr.models.spine_crops import (CropSpec, pool_logits, vertebra_windows, window_pixels,
                                         window_targets)
 from spinexr.train.config import recipe_path
 from spinexr.train.images import ArrayData, to_uint16
+from spinexr.train.oof import OutOfFold
 from spinexr.types import Box, Sample
 
 
@@ -57,8 +61,6 @@ class WindowRecipe:
 def parse_lesions(raw, labels: Sequence[str], where: str) -> dict[int, frozenset[str] | None]:
     """``lesions`` of ``model.windows``: a list of lesion classes (every grade above the first
     label) or ``{grade label: [lesion classes]}``; ``[]`` / ``None`` in a list means any."""
-    from spinexr.labels import LESION_CLASSES
-
     if raw is None:
         return {}
     if isinstance(raw, (list, tuple)):
@@ -124,9 +126,6 @@ def read_windows(samples: Sequence[Sample], detector, spec: CropSpec, *, batch: 
                  progress: bool = True):
     """Read each image once and find its windows; yields (index, pixels, windows)."""
     from tqdm import tqdm
-
-    from spinexr.geometry import vertebra_chain
-    from spinexr.io import read_radiograph
 
     bar = tqdm(total=len(samples), desc="windows", unit="img", file=sys.stderr,
                disable=None if progress else True, leave=False)
@@ -202,9 +201,6 @@ def pooled_oof(window_oof, owner: np.ndarray, image_targets: np.ndarray,
                head: str | None = None):
     """Image-level OOF from window-level OOF (each image keeps its most abnormal window;
     images without windows get :data:`~spinexr.models.spine_crops.NO_WINDOW_LOGIT`)."""
-    from spinexr.models.spine_crops import pool_logits
-    from spinexr.train.classify import OutOfFold
-
     n = len(image_targets)
     fold_of = np.full(n, -1, dtype=np.int64)
     for f, (_, va) in enumerate(image_folds):
