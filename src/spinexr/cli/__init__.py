@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 
+from spinexr import __version__
 from spinexr.errors import SpinexrError
 
 #: Subcommand name -> module under ``spinexr.cli``; imported only when needed.
@@ -32,8 +33,6 @@ def _module(name: str):
 
 def build_parser(commands: list[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser; ``commands`` limits which subcommand modules are imported."""
-    from spinexr import __version__
-
     parser = argparse.ArgumentParser(
         prog="spinexr", description="AI on spine radiographs (research use, not a medical device).")
     parser.add_argument("--version", action="version", version=f"spinexr {__version__}")
@@ -41,10 +40,6 @@ def build_parser(commands: list[str] | None = None) -> argparse.ArgumentParser:
     for name in commands or list(COMMANDS):
         _module(name).add_parser(sub)
     return parser
-
-
-class _ArgumentError(Exception):
-    pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,8 +28,18 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from spinexr.cli._json import jsonable
+from spinexr.cli.evaluate_gate import run_gate
+from spinexr.data import load_dataset
 from spinexr.errors import ConfigError, DatasetError, FileAccessError, SpinexrError
-from spinexr.labels import TRIAGE_CLASSES, canonical_lesion
+from spinexr.evaluate import (auroc, auroc_ci, calibration_metrics, coco_map, grade_metrics,
+                              operating_point_metrics, roc_band)
+from spinexr.evaluate import plots as P
+from spinexr.io import read_radiograph
+from spinexr.labels import TRIAGE_CLASSES, VERTEBRA_CLASS, canonical_lesion
+from spinexr.models.grading import GRADING_TASKS
+from spinexr.models.pack import load_pack
+from spinexr.train.detector import vertebra_targets
 
 _SPLIT_ALIASES = {"val": "valid", "valid": "val"}
 
@@ -141,10 +151,6 @@ def _grade_target(spec: Mapping, labels: Sequence[str]) -> str | None:
     target = str(spec.get("target") or "")
     if target:
         return target[len("grades."):] if target.startswith("grades.") else target
-    try:
-        from spinexr.models.grading import GRADING_TASKS
-    except ImportError:  # pragma: no cover - an install without the grading models
-        return None
     return next((task for task, (names, *_) in GRADING_TASKS.items()
                  if list(names) == list(labels)), None)
 
@@ -201,14 +207,11 @@ def plan_evaluation(pack, dataset, samples, device: str = "cpu") -> _Plan:
         elif kind == "classifier" and key not in _ensemble_members(ensemble):
             _plan_classifier(plan, pack, key, spec, dataset, samples, device)
     if ensemble:
-        if not hasattr(pack, "triage"):
-            plan.skipped["ensemble"] = "this spinexr cannot load triage ensembles"
+        plan.triage_y = _binary_labels(dataset, samples)
+        if np.isnan(plan.triage_y).all():
+            plan.skipped["ensemble"] = "no sample has a normal/abnormal label"
         else:
-            plan.triage_y = _binary_labels(dataset, samples)
-            if np.isnan(plan.triage_y).all():
-                plan.skipped["ensemble"] = "no sample has a normal/abnormal label"
-            else:
-                plan.triage = pack.triage(device=device)
+            plan.triage = pack.triage(device=device)
     return plan
 
 
@@ -217,8 +220,6 @@ def _plan_classifier(plan: _Plan, pack, key: str, spec: Mapping, dataset, sample
     y, why = _classifier_labels(spec, dataset, samples)
     if y is None or np.isnan(y).all():
         plan.skipped[key] = why or "no sample has a label for it"
-    elif not hasattr(pack, "grader"):
-        plan.skipped[key] = "this spinexr cannot load classifiers"
     else:
         plan.classifiers[key] = (pack.grader(key, device=device),
                                  [str(n) for n in spec["labels"]], y)
@@ -228,8 +229,6 @@ def _plan_classifier(plan: _Plan, pack, key: str, spec: Mapping, dataset, sample
 def _infer(pack, plan: _Plan, samples, *, conf: float, batch: int, device: str) -> dict:
     """One pass: read each image once, run every planned model on it."""
     from tqdm import tqdm
-
-    from spinexr.io import read_radiograph
 
     detectors = {k: pack.detector(k, device=device) for k in plan.detectors}
     out: dict[str, Any] = {"sizes": [], "boxes": {k: [] for k in detectors}, "triage": [],
@@ -257,8 +256,6 @@ def _infer(pack, plan: _Plan, samples, *, conf: float, batch: int, device: str) 
 def _detection(plan: _Plan, samples, out: dict, conf: float) -> dict:
     from dataclasses import replace
 
-    from spinexr.evaluate import coco_map
-
     result = {}
     for key, (mapping, labels) in plan.detectors.items():
         truth = [[replace(b, label=mapping[b.label]) for b in s.boxes] for s in samples]
@@ -269,8 +266,6 @@ def _detection(plan: _Plan, samples, out: dict, conf: float) -> dict:
 
 def _binary_block(y: np.ndarray, p: np.ndarray, groups: np.ndarray,
                   points: Mapping[str, float], args) -> dict:
-    from spinexr.evaluate import calibration_metrics, operating_point_metrics
-
     ops = operating_point_metrics(y, p, points, n_boot=args.n_boot, seed=args.seed, groups=groups)
     first = next(iter(ops.values()))
     return {"n": first["n"], "n_pos": first["n_pos"], "auroc": first["auroc"],
@@ -286,8 +281,6 @@ def _default_point(ensemble: Mapping, points: Mapping[str, float]) -> str:
 
 
 def _triage_metrics(pack, plan: _Plan, samples, out: dict, args) -> dict:
-    from spinexr.evaluate import auroc, auroc_ci
-
     ensemble = pack.manifest.get("ensemble") or {}
     points = {str(k): float(v) for k, v in (ensemble.get("operating_points") or {}).items()}
     if not points:
@@ -310,8 +303,6 @@ def _triage_metrics(pack, plan: _Plan, samples, out: dict, args) -> dict:
 
 
 def _classifier_metrics(plan: _Plan, samples, out: dict, args) -> dict:
-    from spinexr.evaluate import grade_metrics
-
     result = {}
     for key, (_, labels, y_all) in plan.classifiers.items():
         prob = np.concatenate(out["classifiers"][key], axis=0)
@@ -375,23 +366,6 @@ def _public(block: Any) -> Any:
     return block
 
 
-def jsonable(value: Any) -> Any:
-    """Plain JSON types; NaN and infinities become ``None`` (strict JSON has no NaN)."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 # -- plots -----------------------------------------------------------------------------------------
 class _Plots:
     """Plot file names: ``roc.png`` for the first model, ``roc-<key>.png`` after; failures noted."""
@@ -410,9 +384,6 @@ class _Plots:
 
 
 def _draw_binary(plots: _Plots, key: str, block: Mapping, args, title: str) -> None:
-    from spinexr.evaluate import plots as P
-    from spinexr.evaluate import roc_band
-
     y, p, groups = block["y"], block["prob"], block["groups"]
     ops = {k: v["threshold"] for k, v in block["operating_points"].items()}
     others = {k: v["prob"] for k, v in block.get("per_model", {}).items()}
@@ -432,8 +403,6 @@ def _draw_binary(plots: _Plots, key: str, block: Mapping, args, title: str) -> N
 
 
 def _draw_all(out_dir: Path, detection, triage, classifiers, args) -> _Plots:
-    from spinexr.evaluate import plots as P
-
     plots = _Plots(out_dir)
     if triage is not None:
         _draw_binary(plots, "ensemble", triage, args, "Triage")
@@ -463,8 +432,6 @@ def _check_args(args) -> None:
 
 def _select(args, pack) -> tuple[Any, tuple, str | None]:
     """The dataset and the samples to evaluate, and the split they come from."""
-    from spinexr.data import load_dataset
-
     dataset = load_dataset(args.data, args.format, split=args.split)
     split = args.split
     if split is None:
@@ -478,9 +445,6 @@ def _select(args, pack) -> tuple[Any, tuple, str | None]:
                            f"{list(dataset.splits)})", str(args.data))
     if args.boxes == "vertebrae":
         from dataclasses import replace
-
-        from spinexr.labels import VERTEBRA_CLASS
-        from spinexr.train.detector import vertebra_targets
 
         samples = vertebra_targets({"eval": samples}, args.data,
                                    "--boxes vertebrae was given")["eval"]
@@ -499,12 +463,8 @@ def _data_dir(args) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spinexr.models.pack import load_pack
-
     args.data = _data_dir(args)
     if args.task == "gate":
-        from spinexr.cli.evaluate_gate import run_gate
-
         return run_gate(args)
     for flag, value in (("--vertebrae", args.vertebrae), ("--split-file", args.split_file)):
         if value is not None:

@@ -30,9 +30,14 @@ from typing import Mapping
 
 import numpy as np
 
-from spinexr.cli.evaluate_cmd import jsonable
+from spinexr.analyze import Analyzer, AnalyzerConfig
+from spinexr.cli._json import jsonable
 from spinexr.cli.gate_data import GateItem, GateSet, load_gate_set
 from spinexr.errors import ConfigError, FileAccessError, SpinexrError
+from spinexr.evaluate.gate import cost_summary, gate_metrics
+from spinexr.evaluate.plots import plot_p_spine
+from spinexr.io.prefetch import read_one
+from spinexr.models.pack import resolve_packs
 from spinexr.types import GATE_OUTCOMES
 
 _GATE_COLUMNS = ("file", "label", "view", "near_case", "split", "outcome", "p_spine", "reason",
@@ -55,8 +60,6 @@ class _Row:
 
 def run_gate(args: argparse.Namespace) -> int:
     """The ``--task gate`` command; ``args.data`` is the dataset folder."""
-    from spinexr.evaluate.gate import cost_summary, gate_metrics
-
     if args.batch < 1:
         raise ConfigError(f"--batch must be >= 1, got {args.batch}", "--batch")
     gate_set = load_gate_set(args.data, split_file=args.split_file, split=args.split)
@@ -84,9 +87,6 @@ def run_gate(args: argparse.Namespace) -> int:
 
 def _analyzer(args: argparse.Namespace):
     """The analyzer of ``spinexr analyze`` with the same packs (see its ``--pack``)."""
-    from spinexr.analyze import Analyzer, AnalyzerConfig
-    from spinexr.models.pack import resolve_packs
-
     pack, vert = resolve_packs(args.pack, args.vertebrae)
     return Analyzer(pack, vertebrae_pack=vert, config=AnalyzerConfig(device=args.device))
 
@@ -101,8 +101,6 @@ def _make_dir(out: Path) -> None:
 def _judge(analyzer, items: tuple[GateItem, ...], batch: int) -> list[_Row]:
     """Read each file (timed), then gate the readable ones of each batch in one call."""
     from tqdm import tqdm
-
-    from spinexr.io.prefetch import read_one
 
     kwargs = {"min_side": analyzer.decode_side()}
     rows: list[_Row] = []
@@ -141,8 +139,6 @@ def _plot(out: Path, p: np.ndarray, items: list[GateItem],
     """Draw ``p_spine.png``; (its name, or None and why not)."""
     if not np.isfinite(p).any():
         return None, "p_spine.png not drawn: the gate gave no P(spine)"
-    from spinexr.evaluate.plots import plot_p_spine
-
     target = out / "p_spine.png"
     tmp = _temp_beside(target)
     try:
