@@ -295,3 +295,7 @@ class Analysis:
     heatmaps: tuple[Heatmap, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
     levels: LevelNaming | None = None
+    #: What was analysed: ``"radiograph"`` (triage, lesions, levels) or ``"mri"`` (an axial
+    #: lumbar MR slice: one :class:`Grade` per stenosis region, with its box; see
+    #: :mod:`spinexr.analyze_mri`).
+    modality: str = "radiograph"

@@ -88,3 +88,49 @@ def test_abnormal_rate_zero_is_all_normal():
 def test_bad_config_is_refused(kw, match):
     with pytest.raises(ConfigError, match=match):
         MriConfig(**kw)
+
+
+def test_vindr_layout_writes_mr_dicoms_with_plain_ground_truth(tmp_path):
+    """``spinexr phantom --task mri --layout vindr``: MR Image Storage files the MRI reader
+    takes, and one CSV row per region with its level, grade and box."""
+    import csv
+
+    from spinexr.io import read_radiograph
+    from spinexr.io.policy import MRI_POLICY
+    from spinexr.labels import STENOSIS_GRADES
+    from spinexr.phantom.dataset import PhantomSet, image_seed, write_phantom_dataset
+
+    spec = PhantomSet(n=2, seed=4, layout="vindr", task="mri", size=(224, 224), split="test",
+                      transfer_syntax="rle")
+    assert write_phantom_dataset(tmp_path, spec, progress=False) == 2
+    rows = list(csv.DictReader((tmp_path / "annotations" / "test.csv").open()))
+    for i in range(2):
+        path = tmp_path / "test_images" / f"phantom-mri-4-{i:05d}.dicom"
+        image = read_radiograph(path, policy=MRI_POLICY)
+        ph = generate_mri(image_seed(4, i), MriConfig(size=224))
+        assert image.meta["modality"] == "MR" and image.meta["sop_class_name"] == "MR Image Storage"
+        assert image.source.sop_class_uid == "1.2.840.10008.5.1.4.1.1.4"
+        assert image.spacing_mm == pytest.approx(ph.spacing_mm, rel=1e-5)
+        assert image.meta["series_description"] == f"AX T2 FSE {ph.level}"
+        assert image.meta["body_part_examined"] == "LSPINE"
+        mine = [r for r in rows if r["image_id"] == path.stem]
+        assert [r["region"] for r in mine] == list(STENOSIS_REGIONS)
+        for r, box in zip(mine, ph.regions):
+            assert r["study_id"] == image.source.study_instance_uid and r["level"] == ph.level
+            assert r["grade"] == STENOSIS_GRADES[ph.grades[box.label]]
+            assert [float(r[k]) for k in ("xmin", "ymin", "xmax", "ymax")] == pytest.approx(
+                box.as_list(), abs=0.006)
+
+
+def test_vindr_mri_writer_needs_a_grade_per_region(tmp_path):
+    from pathlib import Path
+
+    from spinexr.data.vindr import VindrMriWriter
+    from spinexr.labels import STENOSIS_GRADES
+    from spinexr.types import Box, Sample
+
+    box = Box(1.0, 1.0, 5.0, 5.0, "central canal")
+    sample = Sample("s0", Path("s0"), "study", boxes=(box,), grades={"left neural foramen": 1})
+    with VindrMriWriter(tmp_path, classes=STENOSIS_REGIONS, grades=STENOSIS_GRADES) as w:
+        with pytest.raises(ConfigError, match="region 'central canal' has grade None"):
+            w.add(sample, b"DICM", ".dicom")

@@ -140,8 +140,8 @@ def test_malformed_uids_as_in_vindr_are_kept(analysis):
     validate_result(doc)
 
 
-def test_schema_version_is_1_1():
-    assert SCHEMA_VERSION == "1.1"
+def test_schema_version_is_1_2():
+    assert SCHEMA_VERSION == "1.2"
 
 
 def test_accepted_document_has_no_warnings(analysis):

@@ -207,6 +207,7 @@ class VindrWriter(DatasetWriter):
 
     layout = "vindr"
     rad_id = "R1"
+    columns: tuple[str, ...] = COLUMNS
 
     def __init__(self, root: Path | str, *, split: str = "train",
                  classes: Sequence[str] = LESION_CLASSES) -> None:
@@ -237,9 +238,14 @@ class VindrWriter(DatasetWriter):
                               "('.dicom')", "suffix")
         return self.root / f"{self.split}_images" / f"{sample.image_id}{suffix}"
 
-    def _record(self, sample: Sample, path: Path, image: bytes, suffix: str) -> None:
+    def _head(self, sample: Sample) -> list[str]:
+        """The first four columns of a row: study, series (derived from the image id), image
+        and reader ids."""
         series = hashlib.sha256(f"series:{sample.image_id}".encode()).hexdigest()[:32]
-        head = [sample.group, series, sample.image_id, self.rad_id]
+        return [sample.group, series, sample.image_id, self.rad_id]
+
+    def _record(self, sample: Sample, path: Path, image: bytes, suffix: str) -> None:
+        head = self._head(sample)
         if not sample.boxes:
             self._rows.append(head + [NO_FINDING, "", "", "", ""])
         for box in sample.boxes:
@@ -249,6 +255,47 @@ class VindrWriter(DatasetWriter):
     def _write_annotations(self) -> None:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(COLUMNS)
+        writer.writerow(self.columns)
         writer.writerows(self._rows)
         write_text_atomic(self._annotation_files()[0], buf.getvalue())
+
+
+#: Columns of the MRI variant: one row per stenosis region, its disc level and its grade name.
+MRI_COLUMNS: tuple[str, ...] = ("study_id", "series_id", "image_id", "rad_id", "region", "level",
+                                "grade", "xmin", "ymin", "xmax", "ymax")
+
+
+class VindrMriWriter(VindrWriter):
+    """The VinDr layout for axial lumbar MR slices (``spinexr phantom --task mri --layout
+    vindr``): ``<split>_images/<image_id>.dicom`` and ``annotations/<split>.csv`` with
+    :data:`MRI_COLUMNS`, one row per region box: the region name (a class of the writer, e.g.
+    ``STENOSIS_REGIONS``), the box's ``level`` (e.g. ``L4-L5``, empty when unknown), the grade
+    name ``grades[sample.grades[region]]`` and the box to 2 decimals. Every box needs a grade.
+    """
+
+    columns = MRI_COLUMNS
+
+    def __init__(self, root: Path | str, *, split: str = "train", classes: Sequence[str],
+                 grades: Sequence[str]) -> None:
+        DatasetWriter.__init__(self, root, split=split, classes=classes)
+        self.grades = tuple(grades)
+        self._rows: list[list[str]] = []
+
+    def _check_sample(self, sample: Sample) -> None:
+        DatasetWriter._check_sample(self, sample)
+        for box in sample.boxes:
+            index = sample.grades.get(box.label)
+            if not isinstance(index, int) or not 0 <= index < len(self.grades):
+                raise ConfigError(f"image {sample.image_id!r}: region {box.label!r} has grade "
+                                  f"{index!r}; need an index into {list(self.grades)}",
+                                  "sample.grades")
+        if not sample.group or "," in sample.group:
+            raise ConfigError(f"group {sample.group!r} of image {sample.image_id!r} cannot be "
+                              "a study_id", "sample.group")
+
+    def _record(self, sample: Sample, path: Path, image: bytes, suffix: str) -> None:
+        head = self._head(sample)
+        for box in sample.boxes:
+            self._rows.append(head + [box.label, box.level or "",
+                                      self.grades[sample.grades[box.label]]]
+                              + [f"{v:.2f}" for v in box.as_list()])

@@ -55,9 +55,6 @@ class PhantomSet:
         for ok, name, fix in checks:
             if not ok:
                 raise ConfigError(f"{name} = {getattr(self, name)!r}: {fix}", name)
-        if self.task == "mri" and self.layout == "vindr":
-            raise ConfigError("the vindr layout holds radiograph lesions; write MRI phantoms "
-                              "in the coco, yolo or folders layout", "layout")
         if self.classes == "cervical" and self.region == "lumbar":
             raise ConfigError("classes 'cervical' needs cervical images; drop region lumbar",
                               "classes")
@@ -96,8 +93,15 @@ def write_phantom_dataset(root: Path, spec: PhantomSet, *, progress: bool = True
 
     make = _xray_items if spec.task == "xray" else _mri_items
     count = 0
-    with open_writer(Path(root), spec.layout, split=spec.split,
-                     classes=dataset_classes(spec)) as writer:
+    if spec.task == "mri" and spec.layout == "vindr":   # MR DICOMs, regions and grades
+        from spinexr.data.vindr import VindrMriWriter
+
+        opened = VindrMriWriter(Path(root), split=spec.split, classes=STENOSIS_REGIONS,
+                                grades=STENOSIS_GRADES)
+    else:
+        opened = open_writer(Path(root), spec.layout, split=spec.split,
+                             classes=dataset_classes(spec))
+    with opened as writer:
         for i in tqdm(range(spec.n), desc="phantom", unit="img", file=sys.stderr,
                       disable=not progress):
             for sample, data, suffix in make(spec, i):
@@ -132,19 +136,24 @@ def _xray_items(spec: PhantomSet, i: int) -> Iterator[tuple[Sample, bytes, str]]
 
 def _mri_items(spec: PhantomSet, i: int) -> Iterator[tuple[Sample, bytes, str]]:
     from spinexr.models.grading import crop_region
-    from spinexr.phantom import MriConfig, generate_mri, render_display
+    from spinexr.phantom import MriConfig, generate_mri, mri_to_dicom, render_display
+    from spinexr.phantom.dicom import TRANSFER_SYNTAXES, to_bytes
 
     ph = generate_mri(image_seed(spec.seed, i),
                       MriConfig(size=spec.size[0] if spec.size else None,
                                 abnormal_rate=spec.abnormal_rate))
     image_id = f"phantom-mri-{spec.seed}-{i:05d}"
-    display = render_display(ph)
     if spec.layout != "folders":
-        yield (Sample(image_id=image_id, image_path=Path(image_id), group=ph.uids.study,
-                      boxes=ph.regions, label=int(ph.abnormal), width=ph.stored.shape[1],
-                      height=ph.stored.shape[0], grades=dict(ph.grades), split=spec.split),
-               png_bytes(display, spec.bits), ".png")
+        sample = Sample(image_id=image_id, image_path=Path(image_id), group=ph.uids.study,
+                        boxes=ph.regions, label=int(ph.abnormal), width=ph.stored.shape[1],
+                        height=ph.stored.shape[0], grades=dict(ph.grades), split=spec.split)
+        if spec.layout == "vindr":
+            yield sample, to_bytes(mri_to_dicom(ph, transfer_syntax=TRANSFER_SYNTAXES[
+                spec.transfer_syntax])), ".dicom"
+        else:
+            yield sample, png_bytes(render_display(ph), spec.bits), ".png"
         return
+    display = render_display(ph)
     for box in ph.regions:  # one crop per region, filed by grade, as the region grader sees it
         crop = crop_region(display, box)
         yield (Sample(image_id=f"{image_id}-{box.label.replace(' ', '_')}",

@@ -28,7 +28,8 @@ Private codes (scheme ``99SPINEXR``, version 1): the three lesion classes for wh
 concept could be confirmed offline (``DSN`` disc space narrowing, ``FSTEN`` foraminal stenosis,
 ``VCOLL`` vertebral collapse), the gate verdict (``GATE`` = ``ACCEPTED``, ``UNCERTAIN`` or
 ``REFUSED``), the image-level triage (``ABN-P``, ``MODEL-P``, ``TRIAGE``) and grades
-(``grade:<task>`` with values ``grade:<task>:<index>``).
+(``grade:<task>`` with values ``grade:<task>:<index>``), and two MRI stenosis regions
+(``LATREC`` lateral recess, ``NFORAMEN`` neural foramen; see :data:`REGION_CODES`).
 """
 from __future__ import annotations
 
@@ -168,3 +169,44 @@ def coding_scheme_item():
     return CodingSchemeIdentificationItem(
         designator=PRIVATE_SCHEME, name=PRIVATE_SCHEME_NAME, version=PRIVATE_SCHEME_VERSION,
         responsible_organization="spinexr developers")
+
+
+# --------------------------------------------------------------------- MRI stenosis regions
+#: Procedure reported by the SR of an axial lumbar MR slice: SCT 113091000 "Magnetic resonance
+#: imaging" (from SNOMED CT itself, not in pydicom's dictionary: confirm it as the codes above).
+MAGNETIC_RESONANCE_IMAGING = Code("113091000", "SCT", "Magnetic resonance imaging")
+#: The anatomy every stenosis region lies in: SCT 122496007 "Lumbar spine" (CID 4, 7151).
+LUMBAR_SPINE = codes.SCT.LumbarSpine
+LEFT, RIGHT = codes.SCT.Left, codes.SCT.Right
+#: Concept name of a region's grade: SCT 246112005 "Severity"; values: SCT "Normal" and the
+#: CID 3716 severities Mild / Moderate / Severe.
+SEVERITY = Code("246112005", "SCT", "Severity")
+SEVERITY_CODES: dict[str, Code] = {"normal": NORMAL, "mild": codes.SCT.Mild,
+                                   "moderate": codes.SCT.Moderate, "severe": codes.SCT.Severe}
+#: The central canal is SCT 61853006 "Vertebral canal" (CID 6115); no SNOMED CT concept of the
+#: lateral recess or the intervertebral (neural) foramen could be confirmed offline: private.
+REGION_CODES: dict[str, Code] = {
+    "central canal": Code("61853006", "SCT", "Vertebral canal"),
+    "lateral recess": _private("LATREC", "Lateral recess of the lumbar spinal canal"),
+    "neural foramen": _private("NFORAMEN", "Intervertebral (neural) foramen"),
+}
+
+
+def procedure_code(modality: str) -> Code:
+    """The SR's procedure reported for an ``Analysis.modality``."""
+    return MAGNETIC_RESONANCE_IMAGING if modality == "mri" else PLAIN_RADIOGRAPHY
+
+
+def region_codes(region: str) -> tuple[Code, Code | None]:
+    """(region code, laterality code or ``None``) of a stenosis region name such as
+    ``"left neural foramen"``; unknown names get the generic SCT "Lesion" code."""
+    name = region.strip().lower()
+    side = LEFT if name.startswith("left ") else RIGHT if name.startswith("right ") else None
+    base = name.split(" ", 1)[1] if side is not None else name
+    return REGION_CODES.get(base, LESIONS["Other lesions"].code), side
+
+
+def severity_code(index: int, label: str) -> Code:
+    """The severity value of a stenosis grade (``"moderate"``); other names get the private
+    grade code of :func:`grade_codes`."""
+    return SEVERITY_CODES.get(label.strip().lower()) or grade_codes("stenosis", index, label)[1]

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from spinexr.report import notices
 from spinexr.report._dicom import software_version
 from spinexr.report.json_out import disclaimer
-from spinexr.report.overlay import BANNER_TEXT, class_color
+from spinexr.report.overlay import BANNER_TEXT, class_color, grade_color, region_grades
 from spinexr.types import Analysis
 
 _CSS = """
@@ -36,6 +36,10 @@ font-variant-numeric:tabular-nums}
 .muted{color:#666}.disclaimer{margin-top:2rem;padding:.8rem;border:2px solid #d55e00;
 background:#fff}
 """
+
+
+#: The report's heading per ``Analysis.modality``.
+_TITLES = {"radiograph": "spine radiograph analysis", "mri": "lumbar MR stenosis grading"}
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -67,7 +71,7 @@ def render_html(a: Analysis, image_png_bytes: bytes, overlay_png_bytes: bytes,
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title>", f"<style>{_CSS}</style>", "</head>", "<body>",
-        "<header>", "<h1>spinexr: spine radiograph analysis</h1>",
+        "<header>", f"<h1>spinexr: {_TITLES.get(a.modality, _TITLES['radiograph'])}</h1>",
         f'<p class="muted">Image {escape(a.image_id)} &middot; model pack '
         f"<strong>{escape(a.pack.name)}</strong> {escape(a.pack.version)} &middot; spinexr "
         f"{escape(software_version())}</p>",
@@ -77,9 +81,11 @@ def render_html(a: Analysis, image_png_bytes: bytes, overlay_png_bytes: bytes,
     warning = notices.uncertain_warning(a)
     if warning:
         parts.append(f'<div class="uncertain" role="alert">{escape(warning)}</div>')
-    parts += ["</header>", "<main>", _verdict(a), _images(image_png_bytes, overlay_png_bytes),
-              _heatmaps(heatmaps), _findings(a), _triage(a), _grades(a), _gate(a),
-              _card(card), "</main>",
+    mri = a.modality == "mri"
+    results = [_regions(a)] if mri else [_findings(a), _triage(a), _grades(a)]
+    parts += ["</header>", "<main>", _mri_verdict(a) if mri else _verdict(a),
+              _images(image_png_bytes, overlay_png_bytes, "MR slice" if mri else "Radiograph"),
+              _heatmaps(heatmaps), *results, _gate(a), _card(card), "</main>",
               f'<footer class="disclaimer"><strong>Disclaimer.</strong> '
               f"{escape(disclaimer(a.pack.synthetic))}</footer>", "</body>", "</html>"]
     return "\n".join(p for p in parts if p) + "\n"
@@ -96,9 +102,10 @@ def _verdict(a: Analysis) -> str:
             f"{len(a.findings)} finding(s)</p>")
 
 
-def _images(image_png: bytes, overlay_png: bytes) -> str:
+def _images(image_png: bytes, overlay_png: bytes, what: str = "Radiograph") -> str:
     return ('<section><h2>Image</h2><div class="images">'
-            f"<figure>{_img(image_png, 'radiograph')}<figcaption>Radiograph</figcaption></figure>"
+            f"<figure>{_img(image_png, what.lower())}<figcaption>{escape(what)}</figcaption>"
+            "</figure>"
             f"<figure>{_img(overlay_png, 'findings overlay')}"
             "<figcaption>Findings overlay</figcaption></figure></div></section>")
 
@@ -170,6 +177,38 @@ def _grades(a: Analysis) -> str:
         for g in a.grades)
     return ("<section><h2>Grades</h2><table><thead><tr><th>Task</th><th>Grade</th>"
             f"<th>Probabilities</th></tr></thead><tbody>{rows}</tbody></table></section>")
+
+
+def _mri_verdict(a: Analysis) -> str:
+    """The MR slice's verdict: the worst graded region, or why nothing was graded."""
+    graded = region_grades(a)
+    if not a.gate.accepted:
+        return _verdict(a)
+    if not graded:
+        return '<p class="verdict refused">No stenosis region found</p>'
+    worst = max(graded, key=lambda g: g.index)
+    cls = "normal" if worst.index == 0 else "abnormal"
+    return (f'<p class="verdict {cls}">Stenosis grading: {len(graded)} region(s); worst '
+            f"{escape(worst.label)} ({escape(worst.box.label)})</p>")
+
+
+def _regions(a: Analysis) -> str:
+    """The table of graded regions (MRI): region, grade, probabilities, detector score, box."""
+    graded = region_grades(a)
+    if not graded:
+        return '<section><h2>Regions</h2><p>No stenosis region found.</p></section>'
+    rows = []
+    for g in graded:
+        r, gr, b = grade_color(g.label)
+        probs = ", ".join(f"{k} {v:.2f}" for k, v in g.probabilities.items())
+        box = ", ".join(f"{v:.1f}" for v in g.box.as_list())
+        rows.append(f"<tr><td>{escape(g.box.label)}</td><td><span class=\"swatch\" "
+                    f'style="background:rgb({r},{gr},{b})"></span>{escape(g.label)}</td>'
+                    f"<td>{escape(probs)}</td><td class=\"num\">{_fmt(g.box.score)}</td>"
+                    f'<td class="num">[{box}]</td></tr>')
+    return ("<section><h2>Regions</h2><table><thead><tr><th>Region</th><th>Grade</th>"
+            "<th>Probabilities</th><th>Detector score</th><th>Box [x1, y1, x2, y2] (px)</th>"
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
 
 
 def _gate(a: Analysis) -> str:

@@ -20,8 +20,9 @@ from spinexr.report import notices
 from spinexr.types import Analysis, Box, Finding, GateResult, Grade, LevelNaming, TriageResult
 
 #: Version of the result.json contract written by this module. 1.1 added ``gate.outcome``,
-#: ``gate.uncertain``, ``gate.p_spine``, ``warnings`` and ``levels``.
-SCHEMA_VERSION = "1.1"
+#: ``gate.uncertain``, ``gate.p_spine``, ``warnings`` and ``levels``; 1.2 added ``modality``
+#: and, on grades of a region (MRI stenosis), ``region`` and ``score``.
+SCHEMA_VERSION = "1.2"
 SCHEMA_RESOURCE = "schema/analysis-v1.schema.json"
 
 DISCLAIMER = ("spinexr is research software, not a medical device. Its output is not a diagnosis "
@@ -72,6 +73,7 @@ def analysis_to_dict(a: Analysis, *, source_path: str | None = None) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "image_id": a.image_id,
+        "modality": a.modality,
         "source": {
             "path": source_path if source_path is not None else src.path,
             "study_instance_uid": src.study_instance_uid,
@@ -125,9 +127,12 @@ def _finding(f: Finding) -> dict:
 
 
 def _grade(g: Grade) -> dict:
-    return {"task": g.task, "label": g.label, "index": int(g.index),
-            "probabilities": {str(k): _num(v) for k, v in g.probabilities.items()},
-            "box": _box(g.box) if g.box is not None else None}
+    out = {"task": g.task, "label": g.label, "index": int(g.index),
+           "probabilities": {str(k): _num(v) for k, v in g.probabilities.items()},
+           "box": _box(g.box) if g.box is not None else None}
+    if g.box is not None:   # a graded region (MRI stenosis): its name and detector score
+        out.update(region=g.box.label, score=_num(g.box.score))
+    return out
 
 
 def _box(b: Box) -> list:

@@ -29,6 +29,13 @@ CLASS_COLORS: dict[str, tuple[int, int, int]] = {
 }
 #: Colour of a label outside the 7 classes.
 UNKNOWN_COLOR = (255, 255, 255)
+#: Okabe-Ito colours of the stenosis grades (MRI regions), from normal to severe.
+GRADE_COLORS: dict[str, tuple[int, int, int]] = {
+    "normal": (0, 158, 115),         # bluish green
+    "mild": (240, 228, 66),          # yellow
+    "moderate": (230, 159, 0),       # orange
+    "severe": (213, 94, 0),          # vermillion
+}
 BANNER_TEXT = "SYNTHETIC-TRAINED MODEL - NOT FOR CLINICAL USE"   # ASCII: the bundled font has no em dash
 BANNER_BACKGROUND = (0, 0, 0)
 BANNER_FOREGROUND = (255, 255, 255)
@@ -51,6 +58,16 @@ def class_color(label: str) -> tuple[int, int, int]:
     """The RGB colour of a lesion class (aliases accepted)."""
     canonical = canonical_lesion(label)
     return CLASS_COLORS[canonical] if canonical else UNKNOWN_COLOR
+
+
+def grade_color(label: str) -> tuple[int, int, int]:
+    """The RGB colour of a stenosis grade name (``"moderate"``); white for other names."""
+    return GRADE_COLORS.get(label.strip().lower(), UNKNOWN_COLOR)
+
+
+def region_grades(a: Analysis) -> list:
+    """The grades of ``a`` that belong to a region (MRI stenosis), in ``a``'s order."""
+    return [g for g in a.grades if g.box is not None]
 
 
 def _lut256() -> np.ndarray:
@@ -141,7 +158,9 @@ def render_overlay(pixels: np.ndarray, a: Analysis, *, heatmap: Heatmap | None =
     Returns:
         uint8 (H', W', 3) RGB, (H', W') = (H, W) unless shrunk. Each finding is an outline in
         :func:`class_color` with a "label score level" tag (level ``"L4?"`` when counted,
-        unconfirmed); across the top, a black banner with :data:`BANNER_TEXT` when
+        unconfirmed); each graded region (MRI stenosis) a numbered outline in
+        :func:`grade_color`, listed "<n> region: grade" at the bottom; across the top, a black
+        banner with :data:`BANNER_TEXT` when
         ``a.pack.synthetic``, then, wrapped to the width, "UNCERTAIN INPUT: <reason>" on amber
         for an uncertain input and the legend "? = levels counted, unconfirmed (...)" when a
         drawn level is marked.
@@ -168,12 +187,32 @@ def render_overlay(pixels: np.ndarray, a: Analysis, *, heatmap: Heatmap | None =
         level = notices.level_label(f.level, a)
         text = f"{f.label} {f.score:.2f}" + (f" {level}" if level else "")
         _label(draw, rect, text, class_color(f.label), font, w, line, top_free)
+    _draw_regions(draw, a, (sx, sy), (w, h), (line, top_free), font)
     if a.pack.synthetic:
         _banner(draw, w, font)
     y = banner
     for lines, background, foreground in strips:
         y = _strip(draw, lines, y, w, (background, foreground), font)
     return np.array(img, dtype=np.uint8)
+
+
+def _draw_regions(draw, a: Analysis, scale, size, spacing, font) -> None:
+    """Each graded region (MRI): an outline in :func:`grade_color` tagged with its number, and
+    a legend from the bottom edge up, one "<n> <region>: <grade>" line per region in its grade
+    colour (the regions of an axial slice sit too close together for full tags)."""
+    (sx, sy), (w, h), (line, top_free) = scale, size, spacing
+    graded = region_grades(a)
+    rects = [_pixel_rect(g.box.as_list(), sx, sy, w, h) for g in graded]
+    for g, rect in zip(graded, rects):
+        draw.rectangle(rect, outline=grade_color(g.label), width=line)
+    for n, (g, rect) in enumerate(zip(graded, rects), start=1):
+        _label(draw, rect, str(n), grade_color(g.label), font, w, line, top_free)
+    _, y0, _, y1 = draw.textbbox((0, 0), "Ag", font=font)
+    step = y1 - y0 + 4
+    for n, g in enumerate(graded, start=1):
+        top = h - step * (len(graded) - n + 1)
+        _label(draw, (0, top + step, 0, 0), _ascii(f"{n} {g.box.label}: {g.label}"),
+               grade_color(g.label), font, w, 2, 0)
 
 
 def _pixel_rect(box: list[float], sx: float, sy: float, w: int, h: int) -> tuple[int, ...]:

@@ -110,7 +110,9 @@ async function showResult(r) {
   if (r.id) window.history.replaceState(null, "", `#analysis=${encodeURIComponent(r.id)}`);
   await showImage(r);
   const n = (r.findings || []).length;
-  const decision = r.triage ? (r.triage.abnormal ? "abnormal" : "normal") : "no triage";
+  const regions = (r.grades || []).filter((g) => g.box).length;   // MRI: graded regions
+  const decision = r.modality === "mri" ? `${regions} stenosis region(s) graded`
+    : r.triage ? (r.triage.abnormal ? "abnormal" : "normal") : "no triage";
   const uncertain = accepted && r.gate.outcome === "uncertain" ? " (UNCERTAIN INPUT)" : "";
   setStatus(accepted ? `Analysis ready${uncertain}: ${decision}, ${n} finding${n === 1 ? "" : "s"}.`
     : `Image refused: ${$("refused-reason").textContent}`);

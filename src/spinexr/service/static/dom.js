@@ -14,6 +14,10 @@ export const CLASS_COLORS = {
   "Other lesions": "#cc79a7",
 };
 export const colorOf = (label) => CLASS_COLORS[label] || "#ffffff";
+// Same colours as spinexr.report.overlay.GRADE_COLORS: stenosis grades of MRI regions.
+export const GRADE_COLORS = { normal: "#009e73", mild: "#f0e442", moderate: "#e69f00",
+  severe: "#d55e00" };
+export const gradeColor = (label) => GRADE_COLORS[label] || "#ffffff";
 
 export const $ = (id) => document.getElementById(id);
 

@@ -3,7 +3,7 @@
 import { analysisUrl, apiKey, saveAs } from "./api.js";
 import {
   $, colorOf, DASH, el, fillKv, humanize, levelsUnconfirmed, levelText, num, pct, showError,
-  swatch, table,
+  gradeColor, swatch, table,
 } from "./dom.js";
 import { highlightBox } from "./viewer.js";
 
@@ -114,9 +114,16 @@ function renderGrades(r) {
     $("grades-body").replaceChildren(el("p", { class: "muted", text: "No grades." }));
     return;
   }
+  const probs = (g) => Object.entries(g.probabilities || {}).map(([k, p]) => `${k} ${pct(p)}`)
+    .join(", ");
+  if (grades.some((g) => g.region)) {   // MRI: one graded region per row, in its grade colour
+    $("grades-body").replaceChildren(table(["Region", "Grade", "Probabilities"], grades.map(
+      (g) => [g.region || g.task, el("span", {}, swatch(gradeColor(g.label)),
+        document.createTextNode(g.label)), probs(g)]), "grades-table"));
+    return;
+  }
   $("grades-body").replaceChildren(table(["Task", "Grade", "Probabilities"], grades.map((g) => [
-    g.task, g.label,
-    Object.entries(g.probabilities || {}).map(([k, p]) => `${k} ${pct(p)}`).join(", "),
+    g.task, g.label, probs(g),
   ]), "grades-table"));
 }
 

@@ -4,7 +4,7 @@
 // never put in <img src>, so no blob: or data: URL is needed.
 
 import { analysisUrl, getBlob } from "./api.js";
-import { $, colorOf, el, levelText, num, svg, swatch } from "./dom.js";
+import { $, colorOf, el, gradeColor, levelText, num, svg, swatch } from "./dom.js";
 
 const VERTEBRAE = "__vertebrae__";
 const view = { result: null, hidden: new Set([VERTEBRAE]) };
@@ -93,6 +93,24 @@ function drawBoxes() {
   (r.findings || []).forEach((f, i) => {
     if (!view.hidden.has(f.label)) layer.append(findingShape(f, i));
   });
+  (r.grades || []).filter((g) => g.box).forEach((g) => layer.append(regionShape(g)));
+}
+
+/** A graded region (MRI stenosis): its box in the grade's colour, "region: grade" above it. */
+function regionShape(grade) {
+  const [x1, y1, x2, y2] = grade.box;
+  const text = `${grade.region || grade.task}: ${grade.label}`;
+  const g = svg("g", { class: "region", "data-testid": "region-box", "data-region": grade.region,
+    "data-grade": grade.label, role: "img", "aria-label": text });
+  g.append(svg("rect", { x: x1, y: y1, width: Math.max(x2 - x1, 1), height: Math.max(y2 - y1, 1),
+    fill: "none", stroke: gradeColor(grade.label), "stroke-width": 2 }));
+  const t = svg("text", { x: x1, y: y1 - 2, "font-size": Math.max(6, (y2 - y1) / 3),
+    fill: gradeColor(grade.label) });
+  t.textContent = grade.label;
+  const title = svg("title");
+  title.textContent = `${text} (score ${num(grade.score)})`;
+  g.append(t, title);
+  return g;
 }
 
 export function describe(f, r = view.result) {
