@@ -75,10 +75,6 @@ def _circle(cu: float, cv: float, r: float, n: int = 20) -> np.ndarray:
     return np.stack([cu + r * np.cos(a), cv + r * np.sin(a)], axis=1)
 
 
-def _mirror(uv: list) -> np.ndarray:
-    return np.array([(-u, v) for u, v in uv])
-
-
 def draw_neighbours(layers: Layers, vertebrae: tuple[Vertebra, ...], region: str, view: str,
                     rng: np.random.Generator) -> None:
     """Every neighbouring bone of a region and view."""
