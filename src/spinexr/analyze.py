@@ -13,6 +13,11 @@ Used unchanged by the CLI, the web service, the DICOM node and batch jobs. Steps
 4. **Levels**: each finding is named after the nearest vertebra, disc or implant span.
 5. **Grades** from the pack's grading heads.
 6. **Explanations** on request (see :mod:`spinexr.explain`).
+
+MR slices (DICOM Modality MR) go down the MRI stenosis path instead
+(:class:`~spinexr.analyze_mri.MriPath`: region detection, a grade per region, Integrated
+Gradients on request) when the pack has its models; radiographs and MR slices can be mixed in
+one batch.
 """
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from spinexr.analyze_mri import MriPath, is_mri
 from spinexr.errors import ConfigError
+from spinexr.geometry import scale_box, source_scale
 from spinexr.levels import REGION_ANCHORS, level_of
 from spinexr.models.ensemble import TriageScores
 from spinexr.models.manifest import PackManifest
@@ -106,6 +113,10 @@ def image_checks(pixels: np.ndarray, cfg: AnalyzerConfig) -> tuple[bool, str, di
     return checks(pixels, gate_settings(cfg))
 
 
+#: Why an MR slice is refused by a pack without the MRI stenosis models.
+MRI_MISSING = ("an MR slice, but this model pack has no MRI stenosis models (an "
+               "mri_region_detector and an mri_region_grader); use a pack that has them")
+
 #: Longer image side per pixel of a window-triage crop input (see Analyzer.decode_side).
 WINDOW_SIDE_FACTOR = 8
 
@@ -140,13 +151,16 @@ class Analyzer:
         self.graders = {k: pack.grader(k, device=dev) for k in self.roles.graders}
         synthetic = pack.synthetic or bool(vertebrae_pack is not None and vertebrae_pack.synthetic)
         self.info = PackInfo(pack.name, pack.version, synthetic)
+        self.mri = (MriPath.from_pack(pack, device=dev, settings=gate_settings(self.config))
+                    if MriPath.available(pack) else None)
 
     @property
     def read_policy(self):
-        """The modality policy files are read with (see :mod:`spinexr.io.policy`)."""
-        from spinexr.io.policy import RADIOGRAPH_POLICY
+        """The modality policy files are read with (see :mod:`spinexr.io.policy`): radiographs,
+        and MR slices too when the pack has the MRI models."""
+        from spinexr.io.policy import RADIOGRAPH_OR_MRI_POLICY, RADIOGRAPH_POLICY
 
-        return RADIOGRAPH_POLICY
+        return RADIOGRAPH_OR_MRI_POLICY if self.mri is not None else RADIOGRAPH_POLICY
 
     @property
     def gate_thresholds(self) -> dict[str, float]:
@@ -200,6 +214,9 @@ class Analyzer:
         if region is not None and region not in REGION_ANCHORS:
             raise ConfigError(f"region {region!r}: use one of {sorted(REGION_ANCHORS)}",
                               "region")
+        mr = [i for i, im in enumerate(images) if is_mri(im)]
+        if mr:
+            return self._mixed(images, mr, methods, region)
         timings: dict[str, float] = {}
         with _timed(timings, "gate"):
             gates, chains, namings = self._gate_batch(images, region)
@@ -222,6 +239,23 @@ class Analyzer:
             results.append(self._assemble(image, gates[i], chains[i], j, triage, lesions,
                                           grades, heatmaps, per_image, namings[i]))
         return results
+
+    def _mixed(self, images: Sequence[Radiograph], mr: list[int], methods: tuple[str, ...],
+               region: str | None) -> list[Analysis]:
+        """A batch holding MR slices: those go down the MRI path (or are refused when the pack
+        has none), the radiographs down this one; results in input order."""
+        xr = [i for i in range(len(images)) if i not in set(mr)]
+        slices = [images[i] for i in mr]
+        if self.mri is not None:
+            done = self.mri.analyze_batch(slices, explain=methods, info=self.info)
+        else:
+            done = [refused_analysis(im.source.path or im.image_id, MRI_MISSING, self.info,
+                                     image_id=im.image_id) for im in slices]
+        out = dict(zip(mr, done))
+        if xr:
+            out.update(zip(xr, self.analyze_batch([images[i] for i in xr], explain=methods,
+                                                  region=region)))
+        return [out[i] for i in range(len(images))]
 
     def gate(self, images: Sequence[Radiograph]) -> list[GateResult]:
         """Only the input gate's verdict for each image (what ``spinexr evaluate --task gate``
@@ -349,30 +383,14 @@ class Analyzer:
         return Finding(box=named, size_mm=size)
 
 
-def source_scale(image: Radiograph) -> tuple[float, float]:
-    """(x, y) factors from the analysed pixels to the stored image's pixels: 1 unless the
-    image was decoded at a reduced resolution (``read_radiograph(reduce=/min_side=)``)."""
-    if not image.info.reduce:
-        return 1.0, 1.0
-    rows, cols = image.info.stored_shape
-    return cols / image.width, rows / image.height
-
-
-def scale_box(box: Box, sx: float, sy: float) -> Box:
-    """``box`` with its coordinates multiplied by (sx, sy), rounded to 0.01 px."""
-    if sx == 1.0 and sy == 1.0:
-        return box
-    return replace(box, x1=round(box.x1 * sx, 2), y1=round(box.y1 * sy, 2),
-                   x2=round(box.x2 * sx, 2), y2=round(box.y2 * sy, 2))
-
-
-def refused_analysis(path, reason: str, pack: PackInfo) -> Analysis:
+def refused_analysis(path, reason: str, pack: PackInfo, *, image_id: str | None = None
+                     ) -> Analysis:
     """The result for an input that could not be read as a radiograph (``reason`` says why)."""
     from pathlib import Path
 
     from spinexr.types import SourceRef
 
-    stem = Path(path).stem or "input"
+    stem = image_id or Path(path).stem or "input"
     return Analysis(image_id=stem, source=SourceRef(path=str(path)), image_size=None,
                     spacing_mm=None, gate=GateResult(False, reason), pack=pack)
 

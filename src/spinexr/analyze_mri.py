@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from spinexr.errors import ConfigError
+from spinexr.geometry import scale_box, source_scale
 from spinexr.labels import STENOSIS_REGIONS
 from spinexr.types import Analysis, Box, GateResult, Grade, Heatmap, PackInfo, Radiograph
 
@@ -160,7 +161,6 @@ class MriPath:
 
     def _assemble(self, image: Radiograph, checked, regions, heatmaps, info: PackInfo,
                   timings) -> Analysis:
-        from spinexr.analyze import source_scale
 
         ok, reason, checks = checked
         sx, sy = source_scale(image)
@@ -195,7 +195,6 @@ def _best_per_region(graded: Sequence) -> list:
 
 
 def _grade(g, labels: Sequence[str], sx: float, sy: float) -> Grade:
-    from spinexr.analyze import scale_box
 
     b = g.box
     box = Box(round(float(b.x1), 2), round(float(b.y1), 2), round(float(b.x2), 2),

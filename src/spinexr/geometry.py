@@ -2,11 +2,12 @@
 bodies a spine radiograph shows."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 
-from spinexr.types import Box
+from spinexr.types import Box, Radiograph
 
 
 def vertebra_chain(boxes: Sequence[Box]) -> list[Box]:
@@ -26,3 +27,20 @@ def vertebra_chain(boxes: Sequence[Box]) -> list[Box]:
         else:
             best, run = max(best, run, key=len), [cur]
     return max(best, run, key=len)
+
+
+def source_scale(image: Radiograph) -> tuple[float, float]:
+    """(x, y) factors from the analysed pixels to the stored image's pixels: 1 unless the
+    image was decoded at a reduced resolution (``read_radiograph(reduce=/min_side=)``)."""
+    if not image.info.reduce:
+        return 1.0, 1.0
+    rows, cols = image.info.stored_shape
+    return cols / image.width, rows / image.height
+
+
+def scale_box(box: Box, sx: float, sy: float) -> Box:
+    """``box`` with its coordinates multiplied by (sx, sy), rounded to 0.01 px."""
+    if sx == 1.0 and sy == 1.0:
+        return box
+    return replace(box, x1=round(box.x1 * sx, 2), y1=round(box.y1 * sy, 2),
+                   x2=round(box.x2 * sx, 2), y2=round(box.y2 * sy, 2))

@@ -171,6 +171,12 @@ def _one_line(a) -> str:
     if not a.gate.accepted:
         return a.gate.reason
     parts = [a.gate.reason] if a.gate.uncertain else []
+    if a.modality == "mri":
+        regions = [g for g in a.grades if g.box is not None]
+        worst = max(regions, key=lambda g: g.index, default=None)
+        parts.append(f"MR: {len(regions)} region(s) graded" + (
+            f"; worst {worst.box.label} {worst.label}" if worst is not None else ""))
+        return "; ".join(parts)
     if a.triage is not None:
         parts.append(f"P(abnormal) {a.triage.probability:.2f} "
                      f"{'ABNORMAL' if a.triage.abnormal else 'normal'}")

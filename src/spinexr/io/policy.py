@@ -57,3 +57,9 @@ RADIOGRAPH_POLICY = ModalityPolicy(
 #: Magnetic resonance, plus unknown.
 MRI_POLICY = ModalityPolicy(
     name="mri", allowed=frozenset({"MR"}), allow_unknown=True, description="magnetic resonance")
+
+#: Both paths of a pack with the MRI models: projection radiographs and MR slices, plus unknown
+#: (the analyzer then routes each image by its Modality).
+RADIOGRAPH_OR_MRI_POLICY = ModalityPolicy(
+    name="radiograph or MRI", allowed=frozenset({"CR", "DX", "RG", "DR", "MR"}),
+    allow_unknown=True, description="projection radiography or magnetic resonance")

@@ -17,9 +17,7 @@ from spinexr.errors import SpinexrError
 from spinexr.io.reader import read_radiograph
 from spinexr.types import Radiograph
 
-#: Imported once by the fork server before it forks the workers: two workers importing pydicom
-#: at the same time from a bare fork server broke its import ("partially initialized module
-#: 'pydicom.dataset'"), and preloading also spares every worker the import time.
+#: Imported once by the fork server before it forks the workers (spares each worker the import).
 WORKER_PRELOAD = ["spinexr.io.reader", "spinexr.io.dicom", "spinexr.io.raster"]
 
 
@@ -69,6 +67,11 @@ def read_batches(paths: Sequence[str | os.PathLike], batch: int, *,
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    # Results carry pydicom datasets: the pool's result thread imports pydicom to unpickle them.
+    # Import it here first, or that thread and the caller's first pydicom import (e.g. the
+    # report writers) race and one gets "partially initialized module 'pydicom.dataset'".
+    import spinexr.io.dicom  # noqa: F401
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(WORKER_PRELOAD)
