@@ -144,3 +144,26 @@ def test_region_names_the_levels_of_inputs_without_a_body_part(tmp_path, analyze
     assert plain.vertebrae[-1].level == "S1" and {b.level[0] for b in plain.vertebrae} <= {"L", "S"}
     with pytest.raises(Exception, match="region 'sacral'"):
         proc.process([png], ProcessOptions(render=False, region="sacral"))
+
+
+def test_the_service_takes_mr_slices_on_the_same_route(tmp_path, analyzer):
+    from fastapi.testclient import TestClient
+
+    from spinexr.service import Settings, create_app
+
+    assert main(["phantom", "--task", "mri", "--n", "1", "--seed", "6", "--out",
+                 str(tmp_path / "mri"), "--layout", "vindr", "--quiet"]) == 0
+    data = next((tmp_path / "mri").rglob("*.dicom")).read_bytes()
+    settings = Settings(data_dir=tmp_path / "data", auth_required=False,
+                        rate_limit_per_minute=0)
+    with TestClient(create_app(settings, analyzer), raise_server_exceptions=False) as c:
+        r = c.post("/v1/analyses?explain=ig", files={"file": ("mr.dcm", data,
+                                                              "application/dicom")})
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        assert doc["modality"] == "mri" and doc["status"] == "done"
+        assert len([g for g in doc["grades"] if g.get("box")]) >= 4
+        assert "sr.dcm" in doc["links"] and "heatmap/ig.png" in doc["links"]
+        sr = c.get(doc["links"]["sr.dcm"])
+        assert sr.status_code == 200
+        assert pydicom.dcmread(io.BytesIO(sr.content)).Modality == "SR"
