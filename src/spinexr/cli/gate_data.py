@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from spinexr.cli.analyze_cmd import expand
 from spinexr.errors import DatasetError, FileAccessError
 
 #: Words of a manifest ``view`` that make a non-spine image a near case (case-insensitive).
@@ -200,8 +201,6 @@ def _folder_of(file: Path, spine: bool) -> str:
 # -- folders ---------------------------------------------------------------------------------------
 def _image_files(folder: Path) -> list[Path]:
     """Image and DICOM files under ``folder`` (suffixes as ``spinexr analyze``), no hidden ones."""
-    from spinexr.cli.analyze_cmd import expand
-
     return [p for p in expand([str(folder)])[0]
             if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from spinexr.errors import ConfigError, SpinexrError
+from spinexr.io import MRI_POLICY, RADIOGRAPH_POLICY, read_radiograph, save_png
 
 _POLICIES = ("radiograph", "mri")
 
@@ -47,8 +48,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Inspect each file; returns 0 when all were read, 2 when any was refused."""
-    from spinexr.io import MRI_POLICY, RADIOGRAPH_POLICY, read_radiograph, save_png
-
     policy = {"radiograph": RADIOGRAPH_POLICY, "mri": MRI_POLICY}[args.policy]
     outputs = png_paths(args.png, args.files) if args.png is not None else [None] * len(args.files)
     missing = sorted({str(p.parent) for p in outputs if p is not None and not p.parent.is_dir()})

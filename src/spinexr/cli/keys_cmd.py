@@ -9,6 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from spinexr.cli.serve_cmd import require_serve_extra
+from spinexr.errors import ConfigError
+from spinexr.service import Settings
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("keys", help="create, list and revoke API keys of the web service",
@@ -27,10 +31,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spinexr.cli.serve_cmd import require_serve_extra
-
     require_serve_extra()
-    from spinexr.service import Settings
     from spinexr.service.store import Store
 
     store = Store.open(Settings.from_env(data_dir=args.data_dir).db_url)
@@ -62,8 +63,6 @@ def _list(store, args) -> int:
 
 
 def _revoke(store, args) -> int:
-    from spinexr.errors import ConfigError
-
     if not store.revoke_key(args.name):
         raise ConfigError(f"no active key called {args.name!r} ('spinexr keys list' shows them)",
                           "NAME")

@@ -9,11 +9,10 @@ import argparse
 from pathlib import Path
 
 from spinexr.phantom.dataset import LAYOUTS, XRAY_CLASSES
+from spinexr.phantom.dicom import TRANSFER_SYNTAXES
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from spinexr.phantom.dicom import TRANSFER_SYNTAXES
-
     p = subparsers.add_parser(
         "phantom", help="write a synthetic dataset with exact labels",
         description="Write N synthetic spine radiographs (or axial lumbar MRI slices) with "

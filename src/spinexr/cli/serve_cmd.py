@@ -2,12 +2,17 @@
 
 Runs the clinical web service (see docs/service.md) with uvicorn. Settings come from
 ``SPINEXR_*`` environment variables; the options here override them. The model packs are
-loaded before the server starts, so a missing pack is one error line, not a traceback.
+loaded and the database opened, upgraded and written once before the server starts, so a
+missing pack or a read-only or corrupt database is one error line, not a traceback.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from spinexr.errors import ConfigError
+from spinexr.service import Settings, create_app
+from spinexr.service.observe import configure_logging
 
 
 def add_parser(sub) -> None:
@@ -31,8 +36,6 @@ def require_serve_extra() -> None:
     """Raise a one-line ConfigError when the ``serve`` extra is not installed."""
     import importlib.util
 
-    from spinexr.errors import ConfigError
-
     missing = [m for m in ("fastapi", "uvicorn", "sqlalchemy", "alembic", "prometheus_client",
                            "python_multipart") if importlib.util.find_spec(m) is None]
     if missing:
@@ -44,18 +47,16 @@ def run(args: argparse.Namespace) -> int:
     require_serve_extra()
     import uvicorn
 
-    from spinexr.service import Settings, create_app
     from spinexr.service.core import load_analyzer
-    from spinexr.service.observe import configure_logging
+    from spinexr.service.store import check_database
 
     settings = Settings.from_env(data_dir=args.data_dir, pack_dir=args.pack,
                                  vertebrae_dir=args.vertebrae, workers=args.workers)
     configure_logging(args.log_level)
     if not settings.auth_required and args.host not in ("127.0.0.1", "localhost", "::1"):
-        from spinexr.errors import ConfigError
-
         raise ConfigError(f"SPINEXR_AUTH=off (dev mode) listens on loopback only; got --host "
                           f"{args.host}", "--host")
+    check_database(settings.db_url)
     analyzer = load_analyzer(settings)
     uvicorn.run(create_app(settings, analyzer), host=args.host, port=args.port,
                 log_level=args.log_level.lower(), access_log=False,

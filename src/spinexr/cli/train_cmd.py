@@ -4,6 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spinexr.train.compose import load_pack_recipe, recipe_task, train_pack_recipe
+from spinexr.train.config import load_config, materialize_data
+from spinexr.train.detector import train_detector
+from spinexr.train.gate import load_gate_recipe, train_gate
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train models from a recipe (configs/*.yaml)",
@@ -16,9 +21,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spinexr.train.compose import load_pack_recipe, recipe_task, train_pack_recipe
-    from spinexr.train.config import load_config, materialize_data
-
     if recipe_task(args.config) == "pack":
         recipe = load_pack_recipe(args.config)
         pack = train_pack_recipe(recipe, args.out or Path("runs") / recipe.name,
@@ -26,8 +28,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"model pack written to {pack}")
         return 0
     if recipe_task(args.config) == "gate":
-        from spinexr.train.gate import load_gate_recipe, train_gate
-
         recipe = load_gate_recipe(args.config)
         pack = train_gate(recipe, args.out or Path("runs") / recipe.name, resume=args.resume)
         print(f"model pack written to {pack}")
@@ -40,8 +40,6 @@ def run(args: argparse.Namespace) -> int:
 
         pack = train_classifier_recipe(cfg, out, resume=args.resume)
     else:
-        from spinexr.train.detector import train_detector
-
         pack = train_detector(cfg, out, resume=args.resume)
     print(f"model pack written to {pack}")
     return 0

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from spinexr.errors import ConfigError
+from spinexr.evaluate.classification import auroc
 from spinexr.types import GATE_OUTCOMES
 
 __all__ = ["GATE_LABELS", "Z95", "cost_summary", "gate_confusion", "gate_metrics", "per_view",
@@ -145,8 +146,6 @@ def _auroc(y: np.ndarray, p_spine) -> tuple[float, int]:
     keep = np.isfinite(p)
     if not keep.any() or y[keep].min() == y[keep].max():
         return float("nan"), int(keep.sum())
-    from spinexr.evaluate.classification import auroc
-
     return auroc(y[keep].astype(int), p[keep]), int(keep.sum())
 
 

@@ -44,6 +44,8 @@ from torch import nn
 
 from spinexr.errors import ConfigError
 from spinexr.models.classifier import Preprocess, output_width, prepare
+from spinexr.models.ensemble import positive_probability
+from spinexr.models.spine_crops import window_pixels
 from spinexr.types import Heatmap
 
 #: Method names accepted by :func:`explain`, each one module of this package.
@@ -318,9 +320,6 @@ def explain_windows(triage, image: np.ndarray, method: str, *, vertebrae=None, t
     gets a dim map, and the bright spots sit in the windows that drove the pooled score.
     ``vertebrae``: the bodies the triage already used (else its detector runs).
     """
-    from spinexr.models.ensemble import positive_probability
-    from spinexr.models.spine_crops import window_pixels
-
     _check_options(_method_module(method).canvas_map, method, options)
     windows = triage.windows([image], None if vertebrae is None else [vertebrae])[0]
     full = np.zeros(image.shape, dtype=np.float32)

@@ -16,7 +16,7 @@ import numpy as np
 
 from spinexr.gate.decision import GateModel, decide
 from spinexr.gate.evidence import chain_evidence, features
-from spinexr.geometry import vertebra_chain
+from spinexr.gate.header import header_evidence
 from spinexr.levels import assign_levels, counted_naming, guess_region
 from spinexr.types import Box, GateResult, LevelNaming, Radiograph
 
@@ -125,8 +125,6 @@ class InputGate:
 
     def _one(self, image: Radiograph, checked, boxes, logit, *, region: str | None = None
              ) -> GateVerdict:
-        from spinexr.gate.header import header_evidence
-
         ok, reason, checks = checked
         if not ok:
             return GateVerdict(GateResult(False, reason, checks))

@@ -7,6 +7,7 @@ from spinexr.errors import (ConfigError, FileAccessError, ImageTooLargeError, No
                             SpinexrError)
 from spinexr.io.codestream import JPEG_SOI, PNG_SIGNATURE, TIFF_SIGNATURES
 from spinexr.io.policy import RADIOGRAPH_POLICY, ModalityPolicy
+from spinexr.io.raster import read_raster
 from spinexr.types import Radiograph
 
 #: Default pixel limit (rows x columns x frames): 50 million, e.g. 7000 x 7000. Real
@@ -67,8 +68,6 @@ def read_radiograph(src: str | os.PathLike | bytes, *, policy: ModalityPolicy = 
 
         return read_dicom(data, source, path, policy, max_pixels, reduce, min_side)
     if kind is not None:
-        from spinexr.io.raster import read_raster
-
         return read_raster(data, kind, source, path, policy, max_pixels, reduce)
     raise NotAnImageError(
         "not DICOM (no 'DICM' at byte 128 and no DICOM element at the start) and not a PNG, "

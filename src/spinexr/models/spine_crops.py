@@ -22,6 +22,8 @@ from typing import Any, Collection, Mapping, Sequence
 import numpy as np
 
 from spinexr.errors import ConfigError
+from spinexr.geometry import vertebra_chain
+from spinexr.models.ensemble import positive_probability
 from spinexr.types import Box
 
 #: Logit given to an image without any window (no vertebra found): "normal", confidently.
@@ -181,8 +183,6 @@ def pool_logits(window_logits: np.ndarray, owner: np.ndarray, n_images: int,
 def find_windows(detector, spec: CropSpec, images: Sequence[np.ndarray],
                  vertebrae: Sequence[Sequence[Box]] | None = None) -> list[list[Box]]:
     """The windows of each image (the detector runs only where ``vertebrae`` is None)."""
-    from spinexr.geometry import vertebra_chain
-
     if vertebrae is None:
         vertebrae = [vertebra_chain(b) for b in detector.predict(list(images), conf=spec.conf)]
     return [vertebra_windows(v, im.shape[1], im.shape[0], spec)
@@ -237,8 +237,6 @@ class WindowTriage(_OnWindows):
         """The ensemble's :class:`~spinexr.models.ensemble.TriageScores`, with ``windows``
         (each image's windows, top to bottom)."""
         from dataclasses import replace
-
-        from spinexr.models.ensemble import positive_probability
 
         wins = self.windows(images, vertebrae)
         per_model = {name: positive_probability(_window_logits(clf, images, wins, self.spec),

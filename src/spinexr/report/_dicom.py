@@ -10,6 +10,7 @@ from typing import Iterator
 import numpy as np
 from pydicom import Dataset
 
+from spinexr import __version__
 from spinexr.errors import ConfigError
 from spinexr.report import notices
 from spinexr.types import Analysis, Box
@@ -29,8 +30,6 @@ _TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "Accessi
 
 
 def software_version() -> str:
-    from spinexr import __version__
-
     return __version__
 
 

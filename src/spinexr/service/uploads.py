@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import AsyncIterator
 
+from spinexr.io.reader import sniff
 from spinexr.service.problems import ApiError
 
 #: Room for the multipart boundaries and part headers on top of the file itself.
@@ -162,8 +163,6 @@ def _label(filename: str) -> str:
 
 
 def _sniff(head: bytes, filename: str) -> str:
-    from spinexr.io.reader import sniff
-
     kind = sniff(head)
     if kind is None:
         raise ApiError(415, "unsupported_media_type",

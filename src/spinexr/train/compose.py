@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from spinexr.errors import ConfigError
+from spinexr.models.pack import load_pack, save_pack
+from spinexr.train.config import load_config, materialize_data, relative_to_cwd
+from spinexr.train.detector import train_detector
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,6 @@ def load_pack_recipe(path: Path) -> PackRecipe:
 def train_pack_recipe(recipe: PackRecipe, out: Path, *, resume: bool = False) -> Path:
     """Train every part (in order), then merge their packs into ``<out>/pack``."""
     from spinexr.train.classify import train_classifier_recipe
-    from spinexr.train.config import load_config, materialize_data
-    from spinexr.train.detector import train_detector
 
     packs = {}
     for part, path in recipe.parts.items():
@@ -77,9 +78,6 @@ def train_pack_recipe(recipe: PackRecipe, out: Path, *, resume: bool = False) ->
 
 def merge_packs(parts: Mapping[str, Path], out: Path, recipe: PackRecipe) -> Path:
     """One pack from several: models by key (keys must be unique), one ensemble at most."""
-    from spinexr.models.pack import load_pack, save_pack
-    from spinexr.train.config import relative_to_cwd
-
     models: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
     info: dict[str, Any] = {}

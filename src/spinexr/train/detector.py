@@ -16,10 +16,17 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from spinexr.data import load_dataset
 from spinexr.errors import ConfigError
+from spinexr.evaluate import coco_map
+from spinexr.io import read_radiograph, save_png
 from spinexr.labels import VERTEBRA_CLASS
+from spinexr.models.pack import load_pack, save_pack, save_weights
+from spinexr.models.yolo import import_ultralytics, state_dict_from_checkpoint
 from spinexr.types import Sample
 from spinexr.train.config import TrainConfig, recipe_path, relative_to_cwd
+from spinexr.train.copy_paste import cut_patch, paste, rare_classes
+from spinexr.train.vertebra_set import build_joint_set
 
 log = logging.getLogger("spinexr.train")
 
@@ -42,8 +49,6 @@ def _yolo_line(box, index: int, width: int, height: int) -> str:
 def _place_image(sample: Sample, target: Path) -> tuple[int, int]:
     """Link a raster image or render a DICOM to PNG at ``target``; returns (width, height)."""
     from PIL import Image
-
-    from spinexr.io import read_radiograph, save_png
 
     if sample.image_path.suffix.lower() in _RASTER:
         target = target.parent / (target.name + sample.image_path.suffix.lower())
@@ -70,9 +75,6 @@ def copy_paste_samples(samples: Sequence[Sample], out: Path, *, n_images: int,
     from collections import Counter
 
     import numpy as np
-
-    from spinexr.io import read_radiograph, save_png
-    from spinexr.train.copy_paste import cut_patch, paste, rare_classes
 
     rare = rare_classes(dict(Counter(b.label for s in samples for b in s.boxes)), ratio)
     donors = [(s, b) for s in samples for b in s.boxes if b.label in rare]
@@ -148,8 +150,6 @@ def names_of(cfg: TrainConfig, classes: Sequence[str]) -> list[str]:
 
 
 def _load_splits(cfg: TrainConfig) -> tuple[dict[str, tuple[Sample, ...]], tuple[str, ...]]:
-    from spinexr.data import load_dataset
-
     splits, classes = {}, ()
     for role, split in cfg.data.splits.items():
         loaded = load_dataset(cfg.data.root, cfg.data.format, split=split)
@@ -182,9 +182,6 @@ def evaluate_detector(detector, samples: Sequence[Sample], class_map: Mapping[st
 
     from tqdm import tqdm
 
-    from spinexr.evaluate import coco_map
-    from spinexr.io import read_radiograph
-
     truth, preds, sizes = [], [], []
     for start in tqdm(range(0, len(samples), batch), desc="evaluate", unit="batch",
                       file=sys.stderr, disable=None):
@@ -198,9 +195,6 @@ def evaluate_detector(detector, samples: Sequence[Sample], class_map: Mapping[st
 
 def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path:
     """Train, pack and evaluate; returns the pack directory ``<out>/pack``."""
-    from spinexr.models.pack import load_pack, save_pack, save_weights
-    from spinexr.models.yolo import import_ultralytics, state_dict_from_checkpoint
-
     splits, classes = _load_splits(cfg)
     names = names_of(cfg, classes)
     train_splits = {k: v for k, v in splits.items() if k in ("train", "val")}
@@ -214,8 +208,6 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
         train_splits["train"] = tuple(train_splits["train"]) + tuple(extra)
     preprocess = cfg.model.get("preprocess")
     if cfg.data.joint:
-        from spinexr.train.vertebra_set import build_joint_set
-
         data_yaml = build_joint_set(cfg.data.root, cfg.data.splits, cfg.data.joint,
                                     out / "joint-data", preprocess,
                                     resolve=lambda p: recipe_path(cfg.source, p))
@@ -273,8 +265,6 @@ def _input_contract(cfg: TrainConfig, preprocess: str | None) -> dict:
 def init_model(cfg: TrainConfig, names: Sequence[str]):
     """The torch detector of ``model.init`` (a pack directory, relative to the recipe, or
     ``{pack: DIR, key: KEY}``), to start training from instead of random weights."""
-    from spinexr.models.pack import load_pack
-
     raw = cfg.model["init"]
     ref, key = (raw.get("pack"), raw.get("key")) if isinstance(raw, dict) else (raw, None)
     root = recipe_path(cfg.source, ref)

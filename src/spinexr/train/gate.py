@@ -20,15 +20,20 @@ import json
 import logging
 import shutil
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from spinexr.errors import ConfigError
+from spinexr.gate.decision import GateModel, decide, pick_thresholds
+from spinexr.gate.evidence import chain_evidence, features
+from spinexr.models.pack import load_pack, save_pack, save_weights
 from spinexr.train.config import recipe_path, relative_to_cwd
-from spinexr.train.gate_data import GateItem
+from spinexr.train.gate_data import (GateItem, film_items, radiograph_items, radiograph_splits,
+                                     read_manifest)
+from spinexr.train.vertebra_set import phantom_images, read_yolo_folder
 
 log = logging.getLogger("spinexr.train")
 LABELS = ("other", "spine")
@@ -73,8 +78,6 @@ def load_gate_recipe(path: Path | str) -> GateRecipe:
 
 # --------------------------------------------------------------------------- data
 def _films(root: Path, split: str):
-    from spinexr.train.vertebra_set import read_yolo_folder
-
     return list(read_yolo_folder(root / split, "vertebrae"))
 
 
@@ -85,8 +88,6 @@ def _as_items(films, label: int = 1) -> list[GateItem]:
 def _drr_items(folders: Iterable[Path]) -> list[GateItem]:
     """DRR images of lateral and oblique views (AP DRRs of the chest CT look like chest
     films, which the gate must refuse: they are left out)."""
-    from spinexr.train.vertebra_set import read_yolo_folder
-
     out = []
     for folder in folders:
         views = _drr_views(folder)
@@ -113,9 +114,6 @@ def _drr_views(folder: Path) -> dict[str, str]:
 
 def gate_items(recipe: GateRecipe, role: str, splits: Mapping[str, str]) -> list[GateItem]:
     """Every image of one role (see the module docstring)."""
-    from spinexr.train.gate_data import film_items, radiograph_items
-    from spinexr.train.vertebra_set import phantom_images
-
     src = recipe.sources
     split = {"train": "train", "val": "valid", "test": "test"}[role]
     films = _films(recipe.vertebrae, split)
@@ -185,8 +183,6 @@ def evidence(items: Sequence[GateItem], classifier, detector, conf: float, stron
     """(features (N, F), [ChainEvidence]) of ``items`` through the packed models."""
     from tqdm import tqdm
 
-    from spinexr.gate.evidence import chain_evidence, features
-
     feats, evs = [], []
     for start in tqdm(range(0, len(items), batch), desc="gate evidence", unit="batch",
                       file=sys.stderr, disable=None, leave=False):
@@ -232,8 +228,6 @@ def outcome_table(p: np.ndarray, evs: Sequence[Any], items: Sequence[GateItem], 
                   ) -> dict[str, Any]:
     """Accepted / uncertain / refused counts per label and per source, as the gate decides
     them from P(spine) and the detector evidence (no header: the images are rasters)."""
-    from spinexr.gate.decision import decide
-
     outcomes = np.asarray([decide(float(p_i), ev, gate, None)[0] for p_i, ev in zip(p, evs)])
     out: dict[str, Any] = {}
     for key in sorted({(it.label, it.source) for it in items}):
@@ -250,10 +244,7 @@ def outcome_table(p: np.ndarray, evs: Sequence[Any], items: Sequence[GateItem], 
 # --------------------------------------------------------------------------- the recipe
 def train_gate(recipe: GateRecipe, out: Path, *, resume: bool = False) -> Path:
     """Run the recipe; returns ``<out>/pack``: the detector pack plus the gate."""
-    from spinexr.gate.decision import GateModel, pick_thresholds
     from spinexr.models.classifier import Classifier, create_classifier
-    from spinexr.models.pack import load_pack
-    from spinexr.train.gate_data import radiograph_splits, read_manifest
 
     out.mkdir(parents=True, exist_ok=True)
     splits = radiograph_splits(read_manifest(recipe.radiographs), recipe.vertebrae)
@@ -313,8 +304,6 @@ def _write_scores(path: Path, p: np.ndarray, items: Sequence[GateItem]) -> None:
 
 
 def _write_pack(recipe, out, det_pack, key, state, pre, gate, history, reports) -> Path:
-    from spinexr.models.pack import save_pack, save_weights
-
     pack_dir = out / "pack"
     if pack_dir.exists():
         shutil.rmtree(pack_dir)

@@ -20,7 +20,6 @@ Generated (training and validation only; the test split holds real images alone)
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -29,6 +28,9 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from spinexr.errors import SpinexrError
+from spinexr.io import read_radiograph
+from spinexr.train.vertebra_set import coned_crop
 from spinexr.types import Box
 
 ROLES = ("train", "val", "test")
@@ -99,9 +101,6 @@ def read_manifest(root: Path) -> list[dict[str, Any]]:
 def radiograph_items(root: Path, splits: Mapping[str, str], role: str) -> Iterator[GateItem]:
     """The real images of ``radiographs/`` in split ``role`` that the reader can read (the
     others are refused before the gate and cannot train it)."""
-    from spinexr.errors import SpinexrError
-    from spinexr.io import read_radiograph
-
     for e in read_manifest(root):
         if splits.get(e["file"]) != role:
             continue
@@ -135,8 +134,6 @@ def off_spine_crop(pixels: np.ndarray, boxes: Sequence[Box], rng: np.random.Gene
 def film_items(films: Sequence[Any], n_coned: int, n_off: int, seed: int) -> Iterator[GateItem]:
     """Coned-view positives and off-spine negatives cut from labelled films
     (:class:`~spinexr.train.vertebra_set.LabelledImage`)."""
-    from spinexr.train.vertebra_set import coned_crop
-
     rng = np.random.default_rng(seed)
     usable = [f for f in films if len(f.boxes) >= 3]
     for i in range(n_coned if usable else 0):

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from spinexr.io import read_radiograph
 from spinexr.models.classifier import Preprocess, resize_to_input
 from spinexr.types import Sample
 
@@ -83,8 +84,6 @@ def cache_key(path: Path, pre: Preprocess) -> str:
 
 
 def _decode(path: Path) -> np.ndarray:
-    from spinexr.io import read_radiograph
-
     return read_radiograph(path).pixels
 
 

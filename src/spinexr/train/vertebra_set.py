@@ -30,6 +30,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from spinexr.io import read_radiograph
+from spinexr.io.contrast import apply_preprocess
 from spinexr.labels import VERTEBRA_CLASS
 from spinexr.types import Box
 
@@ -103,8 +105,6 @@ def _yolo_boxes(label_file: Path, width: int, height: int) -> tuple[Box, ...]:
 
 def read_yolo_folder(root: Path, source: str) -> Iterator[LabelledImage]:
     """Images and boxes of a YOLO folder (``images/``, ``labels/``), every class a body."""
-    from spinexr.io import read_radiograph
-
     for path in sorted((root / "images").iterdir()):
         if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
             continue
@@ -128,7 +128,6 @@ def phantom_images(n: int, seed: int, coned: float = 0.3) -> Iterator[LabelledIm
     """``n`` phantom films of every view and region (read back through the DICOM reader, so
     MONOCHROME1 and the window are applied as for a real file); a fraction ``coned`` cut to a
     few bodies."""
-    from spinexr.io import read_radiograph
     from spinexr.phantom import XrayConfig, generate_xray, xray_to_dicom
     from spinexr.phantom.dicom import to_bytes
 
@@ -150,8 +149,6 @@ def phantom_images(n: int, seed: int, coned: float = 0.3) -> Iterator[LabelledIm
 def write_image(item: LabelledImage, folder: Path, preprocess: str | None) -> None:
     """Write ``item`` as 8-bit PNG (after the input contract) and its YOLO label file."""
     from PIL import Image
-
-    from spinexr.io.contrast import apply_preprocess
 
     pixels = apply_preprocess(item.pixels, preprocess)
     h, w = pixels.shape
