@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import time
 import uuid
 from typing import Any
 
 from spinexr.analyze import Analyzer
 from spinexr.models.pack import resolve_packs
-from spinexr.errors import StorageError
 from spinexr.service.auth import KeyVerifier, RateLimiter, retry_after
 from spinexr.service.jobs import Job, JobQueue, QueueFull, ShuttingDown
 from spinexr.service.observe import Metrics
@@ -50,22 +48,19 @@ class Service:
         """Open and migrate the store, load the models, recover interrupted work, start workers."""
         s = self.settings
         self.store = Store.open(s.db_url)
-        self.store.check_writable()
         self.verifier = KeyVerifier(self.store)
         if self.analyzer is None:
             self.analyzer = load_analyzer(s)
         self.runner = Runner(self.analyzer, self.store, s, self.metrics)
-        self.queue = JobQueue(self._run, workers=s.workers, size=s.queue_size)
+        self.queue = JobQueue(self.runner, workers=s.workers, size=s.queue_size)
         purged = self.store.purge(s.retention_days)
         recovery = self.store.recover()
         self.queue.start()
         for analysis_id in recovery.requeued:
-            row = self._audit_interrupted(analysis_id, "requeued")
+            row = self.store.get(analysis_id) or {}
             self.queue.requeue(Job(analysis_id, row.get("owner", ""),
                                    explain=_split(row.get("explain", "")),
                                    sha256=row.get("input_sha256", "")))
-        for analysis_id in recovery.failed:
-            self._audit_interrupted(analysis_id, "interrupted")
         log.info("service started", extra={"fields": {
             "pack": self.analyzer.info.name, "pack_version": self.analyzer.info.version,
             "workers": s.workers, "queue_size": s.queue_size, "purged": purged,
@@ -77,65 +72,22 @@ class Service:
         self.stopping = True
         if self.queue is not None:
             for job in self.queue.shutdown(timeout):
-                try:
-                    self._leave_queued(job)
-                except StorageError as exc:
-                    log.error("cannot record an analysis left at shutdown", extra={"fields": {
-                        "analysis": job.id, "reason": exc.reason}})
+                if self.store.input_of(job.id) is None:
+                    self.store.set_status(job.id, "failed", error=(
+                        "shutdown", "the service stopped before this analysis started; "
+                                    "submit the file again"))
+                else:
+                    self.store.set_status(job.id, "queued")
                 if job.future is not None and not job.future.done():
                     job.future.set_exception(ShuttingDown())
         if self.store is not None:
             self.store.close()
         log.info("service stopped")
 
-    def _leave_queued(self, job: Job) -> None:
-        """A job never started: queued again if its upload is stored, else failed (audited)."""
-        if self.store.input_of(job.id) is not None:
-            self.store.set_status(job.id, "queued")
-            return
-        self.store.set_status(job.id, "failed", error=(
-            "shutdown", "the service stopped before this analysis started; submit the file "
-                        "again"))
-        self.store.audit(job.owner, "analyze", "shutdown", analysis_id=job.id,
-                         sha256=job.sha256, pack_version=self.analyzer.info.version)
-
-    def _audit_interrupted(self, analysis_id: str, outcome: str) -> dict[str, Any]:
-        """Audit an analysis a crash interrupted (``requeued`` or ``interrupted``); its row."""
-        row = self.store.get(analysis_id) or {}
-        self.store.audit(row.get("owner", ""), "analyze", outcome, analysis_id=analysis_id,
-                         sha256=row.get("input_sha256"), pack_version=row.get("pack_version"))
-        return row
-
-    def _run(self, job: Job) -> Outcome:
-        """Run ``job`` (in a worker thread). An outcome spoiled by a storage fault is told to a
-        waiting caller as 503 ``storage_unavailable``, not as an internal error."""
-        started = time.monotonic()
-        future, job.future = job.future, None
-        outcome = self.runner(job)
-        if outcome.error and outcome.error[2] >= 500 and self.store.last_fault >= started:
-            outcome = Outcome("failed", error=(
-                "storage_unavailable", f"analysis {job.id} ran but the service cannot use its "
-                "database right now; retry later", 503))
-        if future is not None and not future.done():
-            future.set_result(outcome)
-        return outcome
-
-    def store_writable(self) -> bool:
-        """Whether the store takes a write now (the readiness probe); logs why not."""
-        if self.store is None:
-            return False
-        try:
-            self.store.check_writable()
-        except StorageError as exc:
-            log.warning("the store takes no writes", extra={"fields": {"reason": exc.reason}})
-            return False
-        return True
-
     @property
     def ready(self) -> bool:
-        """Started, models loaded, not stopping (the store is checked by :meth:`store_writable`)."""
         return (not self.stopping and self.analyzer is not None and self.store is not None
-                and self.queue is not None)
+                and self.queue is not None and self.store.ping())
 
     # ------------------------------------------------------------ work
     async def submit(self, upload, owner: str, explain: tuple[str, ...], *, wait: bool
