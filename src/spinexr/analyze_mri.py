@@ -143,7 +143,7 @@ class MriPath:
         """One whole-image map of ``method`` over graded ``regions`` (``GradedBox`` list, in
         the coordinates of ``pixels``): float32 (H, W) in [0, 1], see the module docstring."""
         from spinexr.explain import explain
-        from spinexr.models.grading import crop_bounds
+        from spinexr.geometry import crop_bounds
 
         full = np.zeros(pixels.shape, dtype=np.float32)
         clf = self.grader.classifier

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from spinexr.errors import ConfigError
 from spinexr.types import Box, Radiograph
 
 
@@ -44,3 +45,24 @@ def scale_box(box: Box, sx: float, sy: float) -> Box:
         return box
     return replace(box, x1=round(box.x1 * sx, 2), y1=round(box.y1 * sy, 2),
                    x2=round(box.x2 * sx, 2), y2=round(box.y2 * sy, 2))
+
+
+def crop_bounds(shape: tuple[int, int], box: Box, margin: float = 0.5
+                ) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` of the crop :func:`crop_region` takes from an image of ``shape``
+    (H, W): where a crop's pixels (or a map computed on them) sit in the image."""
+    h, w = shape
+    cx, cy = box.center
+    half = max(box.width, box.height) * (0.5 + margin)
+    x0, x1 = int(max(np.floor(cx - half), 0)), int(min(np.ceil(cx + half), w))
+    y0, y1 = int(max(np.floor(cy - half), 0)), int(min(np.ceil(cy + half), h))
+    if x1 <= x0 or y1 <= y0:
+        raise ConfigError(f"box {box.as_list()} lies outside the {w}x{h} image", "box")
+    return y0, y1, x0, x1
+
+
+def crop_region(image: np.ndarray, box: Box, margin: float = 0.5) -> np.ndarray:
+    """A square crop centred on ``box`` with side ``max(w, h) * (1 + 2 * margin)``, clipped to
+    the image (so crops at an edge are not square). Returns a view of ``image``."""
+    y0, y1, x0, x1 = crop_bounds(image.shape, box, margin)
+    return image[y0:y1, x0:x1]

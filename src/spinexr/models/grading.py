@@ -12,11 +12,12 @@ training), prepares the crops with the classifier's own :func:`prepare`, and ret
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from spinexr.errors import ConfigError
+from spinexr.geometry import crop_bounds, crop_region  # noqa: F401  (crop_bounds: re-exported)
 from spinexr.labels import CERVICAL_CLASSES, DEGENERATION_GRADES, STENOSIS_GRADES
 from spinexr.types import Box
 
@@ -64,27 +65,6 @@ class GradedBox:
     grade_name: str
     probabilities: tuple[float, ...]
     expected_grade: float | None = None
-
-
-def crop_bounds(shape: tuple[int, int], box: Box, margin: float = 0.5
-                ) -> tuple[int, int, int, int]:
-    """``(y0, y1, x0, x1)`` of the crop :func:`crop_region` takes from an image of ``shape``
-    (H, W): where a crop's pixels (or a map computed on them) sit in the image."""
-    h, w = shape
-    cx, cy = box.center
-    half = max(box.width, box.height) * (0.5 + margin)
-    x0, x1 = int(max(np.floor(cx - half), 0)), int(min(np.ceil(cx + half), w))
-    y0, y1 = int(max(np.floor(cy - half), 0)), int(min(np.ceil(cy + half), h))
-    if x1 <= x0 or y1 <= y0:
-        raise ConfigError(f"box {box.as_list()} lies outside the {w}x{h} image", "box")
-    return y0, y1, x0, x1
-
-
-def crop_region(image: np.ndarray, box: Box, margin: float = 0.5) -> np.ndarray:
-    """A square crop centred on ``box`` with side ``max(w, h) * (1 + 2 * margin)``, clipped to
-    the image (so crops at an edge are not square). Returns a view of ``image``."""
-    y0, y1, x0, x1 = crop_bounds(image.shape, box, margin)
-    return image[y0:y1, x0:x1]
 
 
 class RegionGrader:

@@ -97,7 +97,7 @@ class ModelPack:
         """Build the :class:`~spinexr.models.detector.Detector` stored under ``key`` (cached).
 
         ``engine``: ``"auto"`` runs ONNX Runtime on CPU when ``<pack>/onnx`` holds a current
-        export of this model (see :func:`~spinexr.models.onnx_engine.select_engine`), torch
+        export of this model (see :func:`~spinexr.models.onnx_runtime.select_engine`), torch
         otherwise; ``"torch"`` / ``"onnx"`` force one. ``.model`` is the torch model either way.
         """
         if ("detector", key, device, engine) not in self._cache:

@@ -135,7 +135,7 @@ def _xray_items(spec: PhantomSet, i: int) -> Iterator[tuple[Sample, bytes, str]]
 
 
 def _mri_items(spec: PhantomSet, i: int) -> Iterator[tuple[Sample, bytes, str]]:
-    from spinexr.models.grading import crop_region
+    from spinexr.geometry import crop_region
     from spinexr.phantom import MriConfig, generate_mri, mri_to_dicom, render_display
     from spinexr.phantom.dicom import TRANSFER_SYNTAXES, to_bytes
 
