@@ -17,7 +17,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (spinexr needs Python 3.11)"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[ml,serve,dev]'
+	$(PY) -m pip install --quiet -e '.[ml,serve,batch,dev]'
 	@$(MAKE) --no-print-directory browser
 	@touch $@
 

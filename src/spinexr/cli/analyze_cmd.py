@@ -5,6 +5,11 @@ Files, folders (searched recursively for images and DICOMs) and glob patterns. E
 sr.dcm, gsps.dcm and sc.dcm. An input that cannot be analysed (unreadable, not a radiograph,
 not a spine) still gets a result.json saying why; the batch goes on. Exit code 0 when every
 input was analysed, 2 when any was refused.
+
+With ``--engine local|dask`` the run is an archive-scale batch (:mod:`spinexr.batch`): inputs
+may also be CSV / Parquet lists of paths, the output is ``<out>/results.parquet`` (one row per
+input, resumable: a re-run skips the inputs that have a row) and per-image folders only with
+``--renditions``. Exit code 0 when the run completed, whatever the rows say.
 """
 from __future__ import annotations
 
@@ -16,9 +21,9 @@ import sys
 import uuid
 from pathlib import Path
 
+from spinexr.batch.manifest import expand as expand_manifest
 from spinexr.errors import FileAccessError
 
-_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ""}
 REGIONS = ("cervical", "thoracic", "lumbar", "whole")
 
 
@@ -50,6 +55,19 @@ def add_parser(sub) -> None:
                    help="decode JPEG 2000 at full size (default: only down to the resolution "
                         "the models use; results are in source pixels either way)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("archive-scale batch (results.parquet, resumable)")
+    g.add_argument("--engine", choices=("local", "dask"), default=None,
+                   help="local: a process pool; dask: a dask.distributed cluster (default: "
+                        "neither, one folder of outputs per input)")
+    g.add_argument("--workers", type=int, default=2,
+                   help="worker processes (local pool, or the local Dask cluster)")
+    g.add_argument("--scheduler", default=None,
+                   help="address of an existing Dask scheduler (tcp://host:8786) instead of a "
+                        "local cluster on 127.0.0.1")
+    g.add_argument("--dashboard", default=None,
+                   help="address of the local Dask cluster's dashboard (default: off)")
+    g.add_argument("--renditions", action="store_true",
+                   help="also write each input's renditions to <out>/images/<id>-<hash>/")
     p.set_defaults(run=run)
 
 
@@ -63,20 +81,10 @@ def add_pack_arguments(p) -> None:
 
 
 def expand(paths: list[str]) -> tuple[list[Path], list[Path]]:
-    """(files to analyse, files skipped) from files, folders (recursive) and glob patterns, in
-    a stable order. In folders, files whose suffix no reader handles are skipped (and reported);
-    files named on the command line are always tried."""
-    out: list[Path] = []
-    skipped: list[Path] = []
-    for raw in paths:
-        matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True))] or [Path(raw)]
-        for path in matches:
-            if path.is_dir():
-                for p in sorted(q for q in path.rglob("*") if q.is_file()):
-                    (out if p.suffix.lower() in _SUFFIXES else skipped).append(p)
-            else:
-                out.append(path)
-    return list(dict.fromkeys(out)), list(dict.fromkeys(skipped))
+    """(files to analyse, files skipped) from files, folders (recursive), glob patterns and
+    CSV / Parquet path lists (see :func:`spinexr.batch.manifest.expand`)."""
+    found = expand_manifest(paths)
+    return [Path(p) for p in found.paths], [Path(p) for p in found.skipped]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     from spinexr.models.pack import resolve_packs
     from spinexr.process import ProcessOptions, Processor
 
+    if args.engine is not None:
+        from spinexr.cli.batch_run import run_batch_command
+
+        return run_batch_command(args)
     pack, vert = resolve_packs(args.pack, args.vertebrae)
     analyzer = Analyzer(pack, vertebrae_pack=vert, config=AnalyzerConfig(
         operating_point=args.operating_point, gating=args.gating))

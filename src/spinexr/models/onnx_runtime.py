@@ -19,6 +19,7 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 
 from spinexr.errors import ConfigError, SpinexrError
+from spinexr.models.threads import planned_intra_op
 
 log = logging.getLogger("spinexr.models.onnx")
 
@@ -83,7 +84,8 @@ def import_onnxruntime():
 class OrtModel:
     """One ONNX Runtime CPU session, created once and reused; ``__call__`` returns output 0.
 
-    Session options: ``threads`` intra-op threads (None: ORT's default, the physical cores),
+    Session options: ``threads`` intra-op threads (None: the process's thread plan, see
+    :mod:`spinexr.models.threads`, else ORT's default, the physical cores),
     sequential execution, all graph optimisations, no spinning between runs (a spinning pool
     halves the speed of torch in the same process) and denormals flushed to zero (untrained
     or lightly trained weights otherwise run 2-4x slower) in ORT's threads and, during a
@@ -94,6 +96,7 @@ class OrtModel:
         ort = import_onnxruntime()
         self.path = Path(path)
         opts = ort.SessionOptions()
+        threads = threads or planned_intra_op()   # the process's thread plan, if one is set
         if threads:
             opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1

@@ -1,0 +1,103 @@
+"""One thread plan for the process: how many intra-op threads torch and ONNX Runtime use and how
+many decode processes read ahead, sized to the CPUs this process may run on and is likely to
+get.
+
+Why: on a 2-core machine, 2 ORT intra-op threads + 2 torch threads + 2 decode processes are six
+runnable threads on two cores. On an idle machine that still works (the decoders mostly wait);
+with one other busy process it collapses: an intra-op parallel region ends at a barrier, and a
+thread descheduled by the other process stalls its siblings for a whole time slice. Sizing the
+threads to the *free* CPUs (``os.sched_getaffinity`` minus the load average that is not ours)
+keeps each parallel region within what the scheduler will actually run.
+
+The plan is process-wide state by nature (``torch.set_num_threads`` is); it is set only by
+:func:`apply_thread_plan`, never at import, and sessions created afterwards read it
+(:func:`planned_intra_op`).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+_CURRENT: list[ThreadPlan] = []      # the applied plan (set by apply_thread_plan only)
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """How one process uses its share of the CPUs.
+
+    Attributes:
+        intra_op: threads per torch / ONNX Runtime operator (``>= 1``).
+        decode_workers: processes reading ahead (``0``: read in this process).
+        cpus: the CPUs this process may run on (its affinity).
+        free: the CPUs judged free when planned (``cpus`` minus the others' load).
+    """
+
+    intra_op: int
+    decode_workers: int
+    cpus: int
+    free: float
+
+    def __post_init__(self) -> None:
+        if self.intra_op < 1 or self.decode_workers < 0:
+            raise ValueError(f"thread plan needs intra_op >= 1 and decode_workers >= 0, got "
+                             f"{self.intra_op} and {self.decode_workers}")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask; the CPU count where there is none)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def plan_threads(processes: int = 1, *, decode_workers: int | None = None,
+                 cpus: int | None = None, load: float | None = None,
+                 own_load: float = 0.0) -> ThreadPlan:
+    """A plan for one of ``processes`` processes sharing this machine's free CPUs.
+
+    Args:
+        processes: how many such processes run the models side by side (engine workers).
+        decode_workers: fixed read-ahead processes; ``None``: one when at least 1.5 CPUs are
+            free per process (on fewer, a decoder only competes with the models), else 0.
+        cpus: the CPUs to plan for (default :func:`available_cpus`).
+        load: the 1-minute load average (default ``os.getloadavg()[0]``).
+        own_load: the part of ``load`` that is this run's own (e.g. workers already busy).
+    """
+    cpus = max(1, int(cpus if cpus is not None else available_cpus()))
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    others = max(0.0, float(load) - float(own_load))
+    free = max(1.0, cpus - others)
+    per_process = free / max(1, int(processes))
+    intra = max(1, math.floor(per_process + 0.25))      # 1.8 free -> 2, 1.6 -> 1
+    if decode_workers is None:
+        decode_workers = 1 if per_process >= 1.5 else 0
+    return ThreadPlan(intra_op=intra, decode_workers=int(decode_workers), cpus=cpus,
+                      free=round(free, 2))
+
+
+def apply_thread_plan(plan: ThreadPlan | None = None) -> ThreadPlan:
+    """Make ``plan`` (default: :func:`plan_threads` for one process) the process's plan: torch's
+    intra-op threads now, ONNX Runtime sessions created from now on (see
+    :func:`planned_intra_op`). Returns the plan applied."""
+    plan = plan or plan_threads()
+    _CURRENT[:] = [plan]
+    try:
+        import torch
+    except ImportError:  # the ml extra is absent: nothing of torch's to size
+        return plan
+    if torch.get_num_threads() != plan.intra_op:
+        torch.set_num_threads(plan.intra_op)
+    return plan
+
+
+def planned_intra_op() -> int | None:
+    """The applied plan's intra-op threads, or ``None`` when no plan was applied (then ONNX
+    Runtime uses its own default, one per physical core)."""
+    return _CURRENT[0].intra_op if _CURRENT else None
+
+
+__all__ = ["ThreadPlan", "apply_thread_plan", "available_cpus", "plan_threads",
+           "planned_intra_op"]
