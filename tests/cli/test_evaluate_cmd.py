@@ -1,5 +1,6 @@
 """``spinexr evaluate`` through spinexr.cli.main on a tiny untrained detector pack, a fake triage
-ensemble and fake classifiers; metrics.json shape, plots, and the error paths."""
+ensemble and fake classifiers (metrics.json shape, plots, the end-to-end block on images the
+gate refuses, the error paths), and the committed demo pack end to end on phantoms."""
 from __future__ import annotations
 
 import io
@@ -12,8 +13,9 @@ import pytest
 from PIL import Image
 
 from spinexr.cli import main
-from spinexr.cli.evaluate_cmd import match_classes
+from spinexr.cli.evaluate_plan import match_classes
 from spinexr.data import open_writer
+from spinexr.models.ensemble import TriageScores
 from spinexr.models.pack import ModelPack, save_pack, save_weights
 from spinexr.types import Box, Sample
 
@@ -63,8 +65,9 @@ def _detector_pack(root: Path, labels=("Vertebra",), extra: dict | None = None,
         root.mkdir(parents=True)
         (root / "det.safetensors").write_bytes(b"never loaded")
         sha = None
-    spec = {"kind": "detector", "arch": "yolo11n", "weights": "det.safetensors", "sha256": sha,
-            "dtype": "float16", "labels": list(labels), "input": {"size": 64}}
+    role = "vertebra_detector" if tuple(labels) == ("Vertebra",) else "lesion_detector"
+    spec = {"kind": "detector", "role": role, "arch": "yolo11n", "weights": "det.safetensors",
+            "sha256": sha, "dtype": "float16", "labels": list(labels), "input": {"size": 64}}
     save_pack(root, {"name": "tiny", "version": "0.0.1", "synthetic": True,
                      "models": {"det": spec}, "test_set": {"split": "test"}, **(extra or {})})
     return root
@@ -94,16 +97,28 @@ def test_detector_pack_on_yolo_data_writes_map_and_ap_plot(tmp_path, cache, caps
     assert m["data"] == {"root": str(data), "format": "yolo", "split": "test", "n_images": 3}
     assert m["plots"] == ["ap_per_class.png"] and _is_png(out / "ap_per_class.png")
     assert "auroc" not in m and m["triage"] is None and m["skipped"] == {}
-    assert "metrics written to" in capsys.readouterr().out
+    # end to end: the gate refuses 64 x 48 px images (below its 64 px side); no lesion detector
+    e2e = m["end_to_end"]
+    assert e2e["gate"] == {"n": 3, "accepted": 0, "uncertain": 0, "refused": 3}
+    assert e2e["triage"] is None and e2e["lesions"] is None and e2e["grades"] == {}
+    assert e2e["notes"] == ["lesions: the pack has no lesion detector"]
+    assert e2e["settings"]["gating"] == "vindr"
+    printed = capsys.readouterr().out
+    assert "metrics written to" in printed and "0 accepted, 0 uncertain, 3 refused" in printed
 
 
 class _FakeTriage:
-    """Probability = mean brightness (abnormal images are brighter), three 'members'."""
+    """Probability = mean brightness (abnormal images are brighter), two 'members'; the
+    interface of spinexr.models.ensemble.TriageEnsemble."""
+
+    def __init__(self, ensemble):
+        self.members = {k: None for k in ensemble.members}
+        self.operating_points = dict(ensemble.operating_points)
 
     def predict(self, images):
         p = np.array([float(im.mean()) for im in images])
-        return {"probability": p, "per_model": {"a": p ** 2, "b": np.sqrt(p)},
-                "decisions": {"youden": p >= 0.5}}
+        return TriageScores(p, {"a": p ** 2, "b": np.sqrt(p)},
+                            {op: p >= t for op, t in self.operating_points.items()})
 
 
 class _FakeClassifier:
@@ -125,26 +140,34 @@ class _FakeClassifier:
 
 def _with_fakes(monkeypatch):
     # the interface of ModelPack.triage / .classifier (spinexr.models.ensemble / classifier)
-    monkeypatch.setattr(ModelPack, "triage", lambda self, device="cpu", **_: _FakeTriage())
+    monkeypatch.setattr(ModelPack, "triage", lambda self, device="cpu", **_: _FakeTriage(
+        self.manifest.ensemble))
     monkeypatch.setattr(ModelPack, "classifier", lambda self, key, device="cpu", **_:
-                        _FakeClassifier(self.model_spec(key)["labels"]))
+                        _FakeClassifier(list(self.model_spec(key).labels)))
 
 
-def _add_classifier(pack: Path, key: str, labels: list[str]) -> None:
-    manifest = json.loads((pack / "pack.json").read_text())
-    (pack / f"{key}.safetensors").write_bytes(b"fake")
-    manifest["models"][key] = {"kind": "classifier", "arch": "fake", "labels": labels,
-                               "weights": f"{key}.safetensors", "input": {"size": 32}}
-    (pack / "pack.json").write_text(json.dumps(manifest))
+def _classifier_pack(root: Path, classifiers: dict[str, list[str]], **manifest) -> Path:
+    """A pack of fake classifiers (key -> labels; placeholder weights, never loaded)."""
+    root.mkdir(parents=True)
+    models = {}
+    for key, labels in classifiers.items():
+        (root / f"{key}.safetensors").write_bytes(b"fake")
+        models[key] = {"kind": "classifier", "arch": "fake", "head": "softmax",
+                       "labels": labels, "weights": f"{key}.safetensors", "input": {"size": 32}}
+    for key, extra in manifest.pop("extra_specs", {}).items():
+        models[key].update(extra)
+    save_pack(root, {"name": "fakes", "version": "1", "models": models, **manifest})
+    return root
 
 
 def test_triage_ensemble_and_classifier_on_class_folders(tmp_path, monkeypatch, capsys):
     _with_fakes(monkeypatch)
-    pack = tmp_path / "pack"
-    ensemble = {"operating_points": {"youden": 0.5, "sens95": 0.2}, "members": ["m1"]}
-    save_pack(pack, {"name": "triage", "version": "1", "models": {}, "ensemble": ensemble})
-    _add_classifier(pack, "m1", ["normal", "abnormal"])       # a member: not evaluated alone
-    _add_classifier(pack, "grade", ["abnormal", "normal"])    # folder classes, own order
+    ensemble = {"operating_points": {"youden": 0.5, "sens95": 0.2}, "members": ["m1"],
+                "weights": {"m1": 1.0}}
+    pack = _classifier_pack(tmp_path / "pack", {
+        "m1": ["normal", "abnormal"],          # a member: not evaluated alone
+        "grade": ["abnormal", "normal"]},      # folder classes, own order
+        ensemble=ensemble)
     data = _folders_dataset(tmp_path / "data")
     out = tmp_path / "out"
     assert main(["evaluate", "--pack", str(pack), "--data", str(data), "--out", str(out),
@@ -167,24 +190,33 @@ def test_triage_ensemble_and_classifier_on_class_folders(tmp_path, monkeypatch, 
     assert "roc-grade.png" in m["plots"]
     binary = m["classifiers"]["grade"]["binary"]
     assert binary["positive"] == "abnormal" and binary["auroc"] == 1.0
+    # end to end the gate refuses every 64 x 48 px image: a user gets no flag and no grade, so
+    # the perfect triage model is worth AUROC 0.5 (every image at P = 0) and sensitivity 0
+    e2e = m["end_to_end"]
+    assert e2e["gate"] == {"n": 6, "accepted": 0, "uncertain": 0, "refused": 6}
+    t = e2e["triage"]
+    assert t["operating_point"] == "youden" and t["threshold"] == 0.5
+    assert t["auroc"] == 0.5 and t["auroc_analysed"] is None and t["n_analysed"] == 0
+    assert (t["sensitivity"], t["specificity"], t["tp"], t["tn"]) == (0.0, 1.0, 0, 3)
+    assert (t["refused_abnormal"], t["refused_normal"]) == (3, 3)
+    grade = e2e["grades"]["grade"]
+    assert (grade["n_labelled"], grade["n_graded"], grade["n_labelled_ungraded"]) == (6, 0, 6)
+    assert grade["accuracy"] is None
 
 
 def test_classifier_only_pack_with_grades_from_coco(tmp_path, monkeypatch):
     _with_fakes(monkeypatch)
-    pack = tmp_path / "pack"
-    save_pack(pack, {"name": "grades", "version": "1", "models": {}})
-    _add_classifier(pack, "deg", ["healthy", "doubtful", "minimal"])
-    manifest = json.loads((pack / "pack.json").read_text())
-    manifest["models"]["deg"]["target"] = "grades.degeneration"
-    (pack / "pack.json").write_text(json.dumps(manifest))
+    pack = _classifier_pack(tmp_path / "pack", {"deg": ["healthy", "doubtful", "minimal"]},
+                            extra_specs={"deg": {"target": "grades.degeneration"}})
     with open_writer(tmp_path / "data", "coco", split="test", classes=["Osteophytes"]) as w:
         for i, (value, grade) in enumerate([(0.0, 0), (0.5, 1), (1.0, 2), (0.55, 2)]):
             w.add(Sample(f"g{i}", Path("x.png"), f"p{i}", grades={"degeneration": grade},
                          width=64, height=48), _png(value), ".png")
     out = tmp_path / "out"
     assert main(["evaluate", "--pack", str(pack), "--data", str(tmp_path / "data"),
-                 "--out", str(out), "--n-boot", "0"]) == 0
+                 "--out", str(out), "--n-boot", "0", "--no-end-to-end"]) == 0
     m = json.loads((out / "metrics.json").read_text())
+    assert m["end_to_end"] is None
     deg = m["classifiers"]["deg"]
     assert deg["confusion"] == [[1, 0, 0], [0, 1, 0], [0, 1, 1]] and m["accuracy"] == 0.75
     assert math.isclose(m["balanced_accuracy"], (1 + 1 + 0.5) / 3)
@@ -207,7 +239,7 @@ def test_vertebra_detector_on_the_vertebral_bodies_of_a_coco_set(tmp_path, cache
     assert main(["evaluate", "--pack", str(pack), "--data", str(data), "--out", str(out)]) == 2
     assert "match none of the detector's labels" in capsys.readouterr().err
     assert main(["evaluate", "--pack", str(pack), "--data", str(data), "--out", str(out),
-                 "--boxes", "vertebrae"]) == 0
+                 "--boxes", "vertebrae", "--no-end-to-end"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["per_class"]["Vertebra"]["n_true"] == 6 and 0 <= m["map50"] <= 1
     assert m["detection"]["det"]["n_images"] == 2
@@ -223,16 +255,15 @@ def test_grading_pack_target_is_found_from_its_label_vocabulary(tmp_path, monkey
     from spinexr.labels import DEGENERATION_GRADES
 
     _with_fakes(monkeypatch)
-    pack = tmp_path / "pack"
-    save_pack(pack, {"name": "deg", "version": "1", "models": {}, "task": "grading"})
-    _add_classifier(pack, "deg", list(DEGENERATION_GRADES))   # no "target" in the spec
+    pack = _classifier_pack(tmp_path / "pack", {"deg": list(DEGENERATION_GRADES)},
+                            task="grading")                  # no "target" in the spec
     with open_writer(tmp_path / "data", "coco", split="test", classes=["Osteophytes"]) as w:
         for i, (value, grade) in enumerate([(0.0, 0), (0.25, 1), (1.0, 4)]):
             w.add(Sample(f"g{i}", Path("x.png"), f"p{i}", grades={"degeneration": grade},
                          width=64, height=48), _png(value), ".png")
     out = tmp_path / "out"
     assert main(["evaluate", "--pack", str(pack), "--data", str(tmp_path / "data"),
-                 "--out", str(out), "--n-boot", "0"]) == 0
+                 "--out", str(out), "--n-boot", "0", "--no-end-to-end"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["qwk"] == 1.0 and m["accuracy"] == 1.0
     assert m["per_class"]["moderate"] == {"precision": None, "recall": None, "f1": None,
@@ -245,7 +276,12 @@ def test_missing_pack_is_one_error_line(tmp_path, capsys):
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ")
-    assert "no pack.json" in err[0] and not (tmp_path / "out").exists()
+    assert "model pack folder not found" in err[0] and not (tmp_path / "out").exists()
+    (tmp_path / "empty").mkdir()
+    code = main(["evaluate", "--pack", str(tmp_path / "empty"), "--data", str(data),
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no pack.json" in err[0]
 
 
 def test_missing_data_is_one_error_line(tmp_path, capsys):
@@ -288,3 +324,64 @@ def test_explicit_class_map_wins_and_misses_are_listed():
     mapping, missing = match_classes(["VB", "Fracture", "Rib"], ["Vertebra", "Other lesions"],
                                      {"VB": "Vertebra"})
     assert mapping == {"VB": "Vertebra", "Fracture": "Other lesions"} and missing == ["Rib"]
+
+
+# -- the committed demo pack end to end on phantoms --------------------------------------------------
+MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+def _demo_run(tmp_path: Path, gating: str, n: int = 4) -> dict:
+    """``spinexr evaluate`` of models/demo (gate: models/vertebrae, as `spinexr analyze`) on n
+    small vindr-layout phantoms; the metrics.json it writes."""
+    data, out = tmp_path / "phantoms", tmp_path / f"out-{gating}"
+    if not data.exists():
+        assert main(["phantom", "--n", str(n), "--seed", "3", "--out", str(data), "--split",
+                     "test", "--size", "640", "480", "--quiet"]) == 0
+    assert main(["evaluate", str(data), "--pack", str(MODELS / "demo"), "--vertebrae",
+                 str(MODELS / "vertebrae"), "--out", str(out), "--n-boot", "0",
+                 "--decode-workers", "0", "--gating", gating]) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+def _check_demo_block(m: dict, n: int) -> dict:
+    e2e = m["end_to_end"]
+    g = e2e["gate"]
+    assert g["n"] == n == m["data"]["n_images"]
+    assert g["accepted"] + g["uncertain"] + g["refused"] == n
+    t = e2e["triage"]
+    assert t["n"] + t["excluded_unlabelled"] == n and t["n_analysed"] == n - g["refused"]
+    assert t["tp"] + t["fp"] + t["tn"] + t["fn"] == t["n"]
+    assert t["refused_abnormal"] + t["refused_normal"] == g["refused"]
+    assert t["operating_point"] == "youden" == e2e["settings"]["operating_point"]
+    les = e2e["lesions"]
+    assert les["n_images"] == n and 0 <= les["map50_95"] <= les["map50"] <= 1
+    assert les["class_map"] == m["detection"]["lesion_detector"]["class_map"]
+    assert e2e["settings"]["lesion_conf"] == 0.25 and e2e["settings"]["gate_verified"]
+    return e2e
+
+
+def test_demo_pack_end_to_end_on_phantoms(tmp_path, capsys):
+    """dernet gating: lesion boxes only on images the triage flags."""
+    m = _demo_run(tmp_path, "dernet")
+    e2e = _check_demo_block(m, 4)
+    t, les = e2e["triage"], e2e["lesions"]
+    assert e2e["settings"]["gating"] == "dernet"
+    assert les["n_images_with_findings"] <= t["tp"] + t["fp"]
+    # the phantoms are spine radiographs: all analysed, so the triage a user gets is the
+    # ensemble alone (same probabilities, same decisions)
+    assert t["n_analysed"] == 4 and t["auroc"] == m["triage"]["auroc"]
+    at = m["triage"]["operating_points"]["youden"]
+    assert (t["tp"], t["fp"], t["tn"], t["fn"]) == (at["tp"], at["fp"], at["tn"], at["fn"])
+    assert "end to end (gating dernet, operating point youden): 4 images" in \
+        capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_demo_pack_vindr_gating_keeps_at_least_the_dernet_boxes(tmp_path):
+    """vindr keeps every box dernet keeps (triage-abnormal images) plus the confident ones on
+    triage-normal images; the gate and triage do not depend on the gating."""
+    dernet, vindr = (_check_demo_block(_demo_run(tmp_path, g, n=8), 8)
+                     for g in ("dernet", "vindr"))
+    assert vindr["lesions"]["n_findings"] >= dernet["lesions"]["n_findings"]
+    assert vindr["gate"] == dernet["gate"]
+    assert vindr["triage"]["auroc"] == dernet["triage"]["auroc"]

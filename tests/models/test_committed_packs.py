@@ -1,8 +1,15 @@
 """Every committed model pack is re-evaluated on its fixed test set: a silent regression fails CI.
 
-The recorded metric in ``models/<name>/pack.json`` was measured by the training command written
-in its model card; here the committed (fp16) weights are run again through the one inference
-path and must reproduce it.
+The metrics recorded in ``models/<name>/pack.json`` were measured per model by the training
+command written in its model card: each network alone, on every test image, at the metric's own
+score threshold. The per-model tests here run the committed (fp16) weights again through those
+same per-model paths and must reproduce them.
+
+What a user gets is measured apart: the whole analyzer (the one inference path: input gate,
+triage, lesions after the triage gating and the pack's thresholds, grades) through the
+``end_to_end`` block of ``spinexr evaluate``. No end-to-end figure was recorded when training
+ended, so that test asserts the per-model figure ``spinexr evaluate`` reports against the
+recorded one and checks the end-to-end block for completeness and consistency.
 """
 from __future__ import annotations
 
@@ -137,3 +144,39 @@ def test_demo_graders_reproduce_their_test_metrics(part, tmp_path, monkeypatch):
     assert got["n"] == recorded["n"]
     for name in ("accuracy", "balanced_accuracy", "qwk", "mae"):
         assert got[name] == pytest.approx(recorded[name], abs=TOLERANCE), name
+
+
+@pytest.mark.slow
+def test_demo_pack_end_to_end_on_the_triage_test_set(tmp_path, monkeypatch):
+    """``spinexr evaluate`` of models/demo (gate: models/vertebrae, as ``spinexr analyze``) on
+    the triage part's fixed test set: 200 JPEG 2000 phantoms with labels and lesion boxes."""
+    import json
+
+    from spinexr.cli import main
+
+    monkeypatch.setenv("SPINEXR_CACHE", str(tmp_path / "cache"))
+    pack, cfg = _demo_part("triage", tmp_path)
+    out = tmp_path / "evaluation"
+    assert main(["evaluate", str(cfg.data.root), "--pack", str(REPO / "models" / "demo"),
+                 "--vertebrae", str(REPO / "models" / "vertebrae"), "--split", "test",
+                 "--out", str(out), "--n-boot", "0"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    recorded = pack.manifest.metrics["triage/test"]
+    # each model alone: the recorded figures
+    assert m["triage"]["n"] == recorded["n"] == 200
+    assert m["auroc"] == pytest.approx(recorded["auroc"], abs=TOLERANCE)
+    assert m["operating_point"] == "youden"
+    assert m["sensitivity"] == pytest.approx(recorded["youden.sensitivity"], abs=TOLERANCE)
+    # end to end: every image accounted for, every count consistent
+    e2e = m["end_to_end"]
+    gate, triage, lesions = e2e["gate"], e2e["triage"], e2e["lesions"]
+    assert gate["n"] == 200 == gate["accepted"] + gate["uncertain"] + gate["refused"]
+    assert (triage["n"], triage["n_pos"]) == (200, recorded["n_positive"])
+    assert triage["n_analysed"] == 200 - gate["refused"]
+    assert triage["refused_abnormal"] + triage["refused_normal"] == gate["refused"]
+    assert triage["tp"] + triage["fp"] + triage["tn"] + triage["fn"] == 200
+    assert 0 <= triage["auroc"] <= 1 and triage["threshold"] == pytest.approx(
+        pack.manifest.ensemble.operating_points["youden"])
+    assert lesions["n_images"] == 200 and 0 <= lesions["map50_95"] <= lesions["map50"] <= 1
+    assert lesions["class_map"] == m["detection"]["lesion_detector"]["class_map"]
+    assert e2e["settings"]["gating"] == "vindr" and e2e["settings"]["gate_verified"]

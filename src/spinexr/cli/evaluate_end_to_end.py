@@ -1,0 +1,110 @@
+"""``spinexr evaluate``'s end-to-end pass: the test images through the one process step
+(:class:`spinexr.process.Processor` around an :class:`spinexr.analyze.Analyzer`, as
+``spinexr analyze`` runs it), measured by :mod:`spinexr.evaluate.end_to_end`.
+
+What is measured is what a user gets: the input gate's verdicts, triage where a refused image
+is never flagged, lesion boxes after the triage gating (``--gating``) and the pack's thresholds,
+and the grades given.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from spinexr.analyze import Analyzer, AnalyzerConfig
+from spinexr.cli.evaluate_plan import Plan, binary_labels, default_operating_point
+from spinexr.evaluate.end_to_end import (GradeTruth, LesionTruth, TriageTruth, UserResult,
+                                         end_to_end_metrics)
+from spinexr.process import ProcessOptions, Processor
+
+
+def build_analyzer(pack, vertebrae_pack, args) -> Analyzer:
+    """The analyzer ``spinexr analyze`` would build with these ``--gating``,
+    ``--operating-point`` and ``--device`` (default point: ``youden``, else the pack's first)."""
+    ensemble = pack.manifest.ensemble
+    op = (default_operating_point(ensemble.operating_points, args.operating_point)
+          if ensemble is not None and ensemble.operating_points
+          else args.operating_point or AnalyzerConfig.operating_point)
+    return Analyzer(pack, vertebrae_pack=vertebrae_pack, config=AnalyzerConfig(
+        operating_point=op, gating=args.gating, device=args.device))
+
+
+def _process(analyzer, samples, args) -> tuple[list[UserResult], list[tuple[int, int]]]:
+    """Each sample's result, and its (width, height) in source pixels."""
+    from tqdm import tqdm
+
+    processor = Processor(analyzer)
+    paths = [s.image_path for s in samples]
+    results, sizes = [], []
+    with tqdm(total=len(paths), desc="evaluate end to end", unit="img", file=sys.stderr,
+              disable=None) as bar:
+        for batch in processor.stream(paths, batch=args.batch, workers=args.decode_workers,
+                                      options=ProcessOptions(render=False)):
+            for done in batch:
+                s = samples[len(results)]
+                a = done.analysis
+                results.append(UserResult.of(a))
+                sizes.append(a.image_size or (s.width or 1, s.height or 1))
+                bar.update(1)
+    return results, sizes
+
+
+def _truths(analyzer, plan: Plan, dataset, samples, sizes, args
+            ) -> tuple[TriageTruth | None, LesionTruth | None, list[GradeTruth], list[str]]:
+    """The truth of each block the analyzer produces and the dataset labels; notes say why a
+    block is left out."""
+    notes: list[str] = []
+    triage = None
+    if analyzer.triage_model is not None:
+        y = binary_labels(dataset, samples)
+        op = analyzer.config.operating_point
+        if np.isnan(y).all():
+            notes.append("triage: no sample has a normal/abnormal label")
+        else:
+            triage = TriageTruth(y, op, analyzer.triage_model.operating_points[op],
+                                 groups=[s.group for s in samples])
+    lesions, key = None, analyzer.roles.lesion_detector
+    if key is None:
+        notes.append("lesions: the pack has no lesion detector")
+    elif args.boxes != "lesions":
+        notes.append("lesions: not measured with --boxes vertebrae (the truth is vertebral "
+                     "bodies, the findings are lesions)")
+    elif key not in plan.detectors:
+        notes.append(f"lesions: not measured, {plan.skipped[key]}")
+    else:
+        mapping, labels = plan.detectors[key]
+        lesions = LesionTruth([s.boxes for s in samples], sizes, mapping, labels)
+    grades = []
+    for key in analyzer.roles.graders:
+        if key in plan.classifiers:
+            _, labels, y = plan.classifiers[key]
+            grades.append(GradeTruth(analyzer.pack.model_spec(key).task, labels, y))
+        else:
+            notes.append(f"grades {key}: not measured, the dataset has no labels for it")
+    return triage, lesions, grades, notes
+
+
+def end_to_end(analyzer, plan: Plan, dataset, samples, args) -> dict[str, Any]:
+    """The ``end_to_end`` block of metrics.json (see :func:`end_to_end_metrics`), with the
+    settings it was measured at, notes and timing."""
+    t0 = time.perf_counter()
+    results, sizes = _process(analyzer, samples, args)
+    t1 = time.perf_counter()
+    triage, lesions, grades, notes = _truths(analyzer, plan, dataset, samples, sizes, args)
+    block = end_to_end_metrics(results, triage=triage, lesions=lesions, grades=grades,
+                               n_boot=args.n_boot, seed=args.seed)
+    cfg = analyzer.config
+    lesion_key = analyzer.roles.lesion_detector
+    lesion_conf = cfg.lesion_conf if cfg.lesion_conf is not None else (
+        analyzer.pack.model_spec(lesion_key).thresholds.conf if lesion_key else None)
+    gate_ref = analyzer.input_gate.detector_ref
+    settings = {"gating": cfg.gating, "operating_point": cfg.operating_point,
+                "negative_keep_conf": cfg.negative_keep_conf, "lesion_conf": lesion_conf,
+                "gate_detector": f"{gate_ref[0].name}/{gate_ref[1]}" if gate_ref else None,
+                "gate_verified": analyzer.input_gate.verified}
+    return {**block, "settings": settings, "notes": notes,
+            "timing_s": {"analysis": t1 - t0, "metrics": time.perf_counter() - t1,
+                         "images_per_s": len(samples) / max(t1 - t0, 1e-9)}}
