@@ -1,7 +1,7 @@
 """Where a batch run's results go: ``<out>/results.parquet``, written so that a run can stop at
 any moment and resume.
 
-Each completed chunk becomes one Parquet part, ``<out>/parts/part-<uuid>.parquet``, written to
+Each completed chunk becomes one Parquet part, ``<out>/parts/part-<time>-<id>.parquet``, written to
 a temporary name and renamed into place (atomic on a local or network file system; an object
 store's put is atomic by itself). At the end of a run the parts and the earlier
 ``results.parquet`` are compacted into a new ``results.parquet`` (one row per path, sorted by
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 import uuid
 from typing import Any, Iterable, Mapping
 
@@ -78,7 +79,7 @@ class ResultStore:
         table = pa.Table.from_pylist(rows, schema=schema())
         buf = io.BytesIO()
         pq.write_table(table, buf)
-        name = uuid.uuid4().hex
+        name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"   # sorts oldest first
         tmp, final = f"{self.root}/{PARTS}/.tmp-{name}", f"{self.root}/{PARTS}/part-{name}.parquet"
         self.fs.pipe_file(tmp, buf.getvalue())
         self.fs.mv(tmp, final)
