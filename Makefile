@@ -10,7 +10,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := 0
 
-.PHONY: setup browser demo test test-fast bench clean
+.PHONY: setup browser dicom-tools demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e '.[ml,serve,batch,dev]'
 	@$(MAKE) --no-print-directory browser
+	@$(MAKE) --no-print-directory dicom-tools
 	@touch $@
 
 # The browser UI test uses the system Chromium. Best effort: install Debian's package from the
@@ -29,6 +30,26 @@ browser:
 	  apt-get install -y -qq --no-download --no-install-recommends $(CHROMIUM_DEBS) >/dev/null 2>&1 \
 	  && echo "installed chromium from the apt cache (for the UI test)"; } || \
 	  echo "note: no chromium; the browser UI test will be skipped"
+
+# The DICOM validity tests (tests/report/test_dicom_validity.py) run dicom3tools' dciodvfy and
+# dcmtk's dsrdump and dcmpschk. Best effort: Debian's packages are installed with apt-get when we
+# are root (apt-get update first if the package lists are stale); otherwise those tests skip and
+# this says why.
+DICOM_TOOLS_MISSING = $(strip $(foreach t,dciodvfy dsrdump dcmpschk,\
+                        $(if $(shell command -v $(t)),,$(t))))
+DICOM_TOOLS_APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dicom3tools dcmtk
+DICOM_TOOLS_SKIP := the DICOM validity tests will be skipped
+dicom-tools:
+	@if [ -z "$(DICOM_TOOLS_MISSING)" ]; then :; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "note: $(DICOM_TOOLS_MISSING) missing and apt-get not usable here (not root?):" \
+	    "run 'sudo apt-get install -y dicom3tools dcmtk'; $(DICOM_TOOLS_SKIP)"; \
+	elif { $(DICOM_TOOLS_APT) || { apt-get update -qq && $(DICOM_TOOLS_APT); }; } \
+	     >/dev/null 2>&1; then \
+	  echo "installed dicom3tools and dcmtk (for the DICOM validity tests)"; \
+	else \
+	  echo "note: apt-get could not install dicom3tools dcmtk; $(DICOM_TOOLS_SKIP)"; \
+	fi
 
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR)

@@ -9,11 +9,12 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage
-from report_factory import (CONFIRMED, FINDINGS, UNCERTAIN_REASON, UNCONFIRMED, make_analysis,
-                            make_refused)
+from report_factory import CONFIRMED, FINDINGS, UNCERTAIN_REASON, make_analysis
 
+from spinexr.errors import ConfigError
 from spinexr.report import codes, make_gsps
 from spinexr.report.gsps import SUMMARY_LAYER, WARNING_LAYER
+from spinexr.types import Box, Grade, TriageResult
 
 
 def _read_back(ds):
@@ -46,7 +47,8 @@ def test_gsps_is_in_the_source_study_and_references_the_image(analysis, radiogra
 def test_graphic_objects_match_the_boxes_layer_per_class(analysis, radiograph):
     ps = _read_back(make_gsps(analysis, radiograph.header))
     layers = {item.GraphicLayer for item in ps.GraphicLayerSequence}
-    assert layers == {codes.lesion_layer(f[4]) for f in FINDINGS} | {SUMMARY_LAYER}
+    assert layers == {codes.lesion_layer(f[4]) for f in FINDINGS} | {SUMMARY_LAYER,
+                                                                     "G_MODERATE"}
     by_layer = _by_layer(ps)
     for x1, y1, x2, y2, label, score, level in FINDINGS:
         (ann,) = by_layer[codes.lesion_layer(label)]
@@ -61,16 +63,48 @@ def test_graphic_objects_match_the_boxes_layer_per_class(analysis, radiograph):
         assert 0 <= top[0] < bottom[0] <= 200 and 0 <= top[1] < bottom[1] <= 256
 
 
-def test_summary_layer_states_verdict_and_synthetic_warning(analysis, refused, radiograph):
-    texts = [t.UnformattedTextValue for t in
-             _by_layer(_read_back(make_gsps(analysis, radiograph.header)))[SUMMARY_LAYER][0]
-             .TextObjectSequence]
+def test_summary_layer_states_verdict_and_synthetic_warning(analysis, radiograph):
+    by_layer = _by_layer(_read_back(make_gsps(analysis, radiograph.header)))
+    texts = _texts(by_layer[SUMMARY_LAYER][0])
     assert texts[0] == "SYNTHETIC-TRAINED MODEL - NOT FOR CLINICAL USE"
     assert "ABNORMAL" in texts[1] and "balanced" in texts[1]
-    ps = _read_back(make_gsps(refused, radiograph.header))
-    assert [a.GraphicLayer for a in ps.GraphicAnnotationSequence] == [SUMMARY_LAYER]
-    assert refused.gate.reason in ps.GraphicAnnotationSequence[0].TextObjectSequence[1] \
-        .UnformattedTextValue
+    (grade,) = by_layer["G_MODERATE"]
+    assert _texts(grade) == ["Grade: degeneration moderate (whole image), P 0.50"]
+    (box,) = grade.TextObjectSequence
+    assert box.BoundingBoxAnnotationUnits == "DISPLAY"
+    assert float(box.BoundingBoxTopLeftHandCorner[1]) == pytest.approx(0.01 + 0.05 * 2)
+
+
+def test_a_refused_input_gets_no_gsps(refused, radiograph):
+    with pytest.raises(ConfigError, match="no GSPS for a refused input"):
+        make_gsps(refused, radiograph.header)
+
+
+def test_disagreeing_heads_and_window_grades_are_drawn(radiograph):
+    a = dataclasses.replace(
+        make_analysis(radiograph, findings=(), levels=CONFIRMED),
+        triage=TriageResult(0.2, False, "balanced", 0.42),
+        grades=(Grade("cervical", "fracture", 1, {"normal": 0.16, "fracture": 0.84},
+                      Box(10.0, 20.0, 60.0, 80.0, "window", 0.9, "C5")),))
+    by_layer = _by_layer(_read_back(make_gsps(a, radiograph.header)))
+    summary = _texts(by_layer[SUMMARY_LAYER][0])
+    assert summary[2] == ("The models disagree: the triage says normal (P(abnormal) 0.20) but "
+                          "grades cervical: fracture (C5); review the image.")
+    (window,) = by_layer["G_FRACTURE"]
+    (graphic,) = window.GraphicObjectSequence
+    np.testing.assert_allclose(np.reshape(graphic.GraphicData, (-1, 2))[:3],
+                               [[10, 20], [60, 20], [60, 80]], atol=1e-4)
+    assert _texts(window) == ["cervical: fracture (C5)"]
+
+
+def test_body_part_and_laterality_come_from_the_source(analysis, radiograph):
+    header = deepcopy(radiograph.header)
+    header.Laterality = "R"
+    ps = _read_back(make_gsps(analysis, header))
+    assert (ps.BodyPartExamined, ps.Laterality) == (header.BodyPartExamined, "R")
+    del header.BodyPartExamined, header.Laterality
+    ps = _read_back(make_gsps(analysis, header))
+    assert "BodyPartExamined" not in ps and ps.Laterality == ""
 
 
 def test_softcopy_voi_lut_is_the_source_window(analysis, radiograph):
@@ -131,11 +165,3 @@ def test_confirmed_levels_have_no_mark_legend_or_warning_layer(radiograph):
     assert WARNING_LAYER not in by_layer
     assert not any("unconfirmed" in t for t in _texts(by_layer[SUMMARY_LAYER][0]))
     assert _texts(by_layer[codes.lesion_layer("Osteophytes")][0]) == ["Osteophytes 0.91 L3"]
-
-
-def test_refused_gsps_is_unchanged_by_a_level_naming(radiograph):
-    a = dataclasses.replace(make_refused(radiograph), levels=UNCONFIRMED)
-    ps = _read_back(make_gsps(a, radiograph.header))
-    assert [x.GraphicLayer for x in ps.GraphicAnnotationSequence] == [SUMMARY_LAYER]
-    assert _texts(ps.GraphicAnnotationSequence[0])[1] == \
-        f"Input refused by the gate: {a.gate.reason}"

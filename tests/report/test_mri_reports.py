@@ -18,7 +18,6 @@ from spinexr.phantom import MriConfig, generate_mri, mri_to_dicom
 from spinexr.phantom.dicom import to_bytes
 from spinexr.report import (ResultValidationError, analysis_to_dict, codes, make_sr,
                             render_html, render_outputs, render_overlay, validate_result)
-from spinexr.report.outputs import MRI_GSPS_NOTE
 from spinexr.report.overlay import GRADE_COLORS
 from spinexr.types import Analysis, Box, GateResult, Grade, PackInfo
 
@@ -132,9 +131,10 @@ def test_sr_has_one_planar_roi_group_per_region_with_its_grade(mri_analysis, mr_
         np.testing.assert_allclose(group.roi.value, [[b.x1, b.y1], [b.x2, b.y1], [b.x2, b.y2],
                                                      [b.x1, b.y2], [b.x1, b.y1]], atol=1e-4)
         region, side = codes.region_codes(b.label)
-        assert group.finding_type.value == region.value
-        (site,) = group.finding_sites
-        assert site.value.value == codes.LUMBAR_SPINE.value
+        assert group.finding_type.value == codes.SPINAL_STENOSIS.value
+        spine, site = group.finding_sites
+        assert spine.value.value == codes.LUMBAR_SPINE.value
+        assert site.value.value == region.value
         (severity,) = group.get_qualitative_evaluations()
         assert severity.name.value == codes.SEVERITY.value
         assert severity.value.value == codes.SEVERITY_CODES[g.label].value
@@ -143,9 +143,9 @@ def test_sr_has_one_planar_roi_group_per_region_with_its_grade(mri_analysis, mr_
         assert _comments(group) == [f"stenosis grade {g.label}: " + ", ".join(
             f"{k} {v:.3f}" for k, v in g.probabilities.items())]
     canal = groups[0]
-    assert canal.finding_type.value == "61853006"              # SCT Vertebral canal
+    assert canal.finding_sites[1].value.value == "61853006"    # SCT Vertebral canal
     left_foramen = groups[3]
-    assert left_foramen.finding_sites[0].laterality.value == codes.LEFT.value
+    assert left_foramen.finding_sites[1].laterality.value == codes.LEFT.value
 
 
 def test_sr_reports_an_mr_procedure_and_no_region_grade_at_image_level(mri_analysis, mr_slice):
@@ -156,16 +156,24 @@ def test_sr_reports_an_mr_procedure_and_no_region_grade_at_image_level(mri_analy
     (image_group,) = _read_sr(ds).content.get_image_measurement_groups()
     names = {q.name.value for q in image_group.get_qualitative_evaluations()}
     assert names == {codes.GATE.value}
+    assert image_group.finding_type is None                   # no triage on an MR slice
     assert _comments(image_group) == ["Stenosis grading: 5 region(s) graded; worst severe "
                         "(left neural foramen)."]
 
 
-def test_outputs_of_an_mr_slice_leave_out_the_gsps_and_say_why(mri_analysis, mr_slice):
+def test_outputs_of_an_mr_slice_include_a_gsps_with_a_layer_per_grade(mri_analysis, mr_slice):
     _, image = mr_slice
     files = render_outputs(mri_analysis, image)
-    assert "gsps.dcm" not in files and {"sr.dcm", "sc.dcm", "report.html"} <= set(files)
+    assert {"sr.dcm", "gsps.dcm", "sc.dcm", "report.html"} <= set(files)
     doc = json.loads(files["result.json"])
-    assert doc["notes"] == [MRI_GSPS_NOTE] and "gsps.dcm" not in doc["outputs"]
+    assert doc["notes"] == [] and "gsps.dcm" in doc["outputs"]
+    ps = pydicom.dcmread(BytesIO(files["gsps.dcm"]))
+    assert ps.StudyInstanceUID == image.header.StudyInstanceUID
+    layers = {item.GraphicLayer for item in ps.GraphicLayerSequence}
+    assert {f"G_{STENOSIS_GRADES[i].upper()}" for i in GRADES.values()} <= layers
+    tags = {t.UnformattedTextValue for ann in ps.GraphicAnnotationSequence
+            if ann.GraphicLayer.startswith("G_") for t in ann.TextObjectSequence}
+    assert "1 central canal: moderate" in tags
     sc = pydicom.dcmread(BytesIO(files["sc.dcm"]))
     assert sc.StudyInstanceUID == image.header.StudyInstanceUID
 
@@ -176,4 +184,5 @@ def test_a_refused_mr_slice_renders(mri_analysis, mr_slice):
     files = render_outputs(refused, image)
     doc = json.loads(files["result.json"])
     assert doc["modality"] == "mri" and doc["gate"]["outcome"] == "refused"
+    assert "sr.dcm" in files and "gsps.dcm" not in files and "sc.dcm" not in files
     assert "Not analysed: unusable image: flat" in files["report.html"].decode()

@@ -13,7 +13,7 @@ from report_factory import make_analysis
 
 from spinexr.errors import ConfigError
 from spinexr.report import validate_result, write_outputs
-from spinexr.report.outputs import NOT_DICOM_NOTE
+from spinexr.report.outputs import NOT_DICOM_NOTE, REFUSED_NOTE
 
 
 def test_dicom_input_gets_all_seven_files(analysis, radiograph, tmp_path):
@@ -50,6 +50,13 @@ def test_refused_input_still_gets_a_valid_result(refused, radiograph, tmp_path):
     doc = json.loads(paths["json"].read_text("utf-8"))
     assert doc["gate"]["accepted"] is False and doc["triage"] is None
     assert "sr.dcm" in doc["outputs"]
+    assert "gsps.dcm" not in doc["outputs"] and "sc.dcm" not in doc["outputs"]
+    assert set(paths) == {"json", "overlay", "voc", "html", "sr"}
+    assert doc["notes"] == [REFUSED_NOTE]
+    texts = []
+    pydicom.dcmread(paths["sr"]).walk(
+        lambda ds, elem: texts.append(elem.value) if elem.keyword == "TextValue" else None)
+    assert f"Not analysed: the input was refused ({refused.gate.reason})." in texts
 
 
 def test_unknown_heatmap_name_lists_the_available_ones(analysis, radiograph, tmp_path):

@@ -123,8 +123,10 @@ def test_warning_goes_below_the_synthetic_banner(radiograph):
 def test_unconfirmed_levels_end_with_a_question_mark_and_get_a_legend(radiograph, monkeypatch):
     a = make_analysis(radiograph, pack=CLINICAL, levels=UNCONFIRMED)
     labels = _drawn_labels(monkeypatch, radiograph.pixels, a)
-    assert sorted(labels) == sorted(f"{label} {score:.2f} {level}?"
-                                    for *_, label, score, level in FINDINGS)
+    assert sorted(labels) == sorted([f"{label} {score:.2f} {level}?"
+                                     for *_, label, score, level in FINDINGS]
+                                    + ["Triage ABNORMAL: P(abnormal) 0.83 >= 0.42",
+                                       "degeneration: moderate (whole image)"])
     out = render_overlay(radiograph.pixels, a)
     assert _share(out[1], LEGEND_BACKGROUND) > 0.5
     assert _share(out[1], WARNING_BACKGROUND) == 0.0                     # accepted: no warning

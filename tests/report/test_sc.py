@@ -83,3 +83,19 @@ def test_unconfirmed_levels_alone_are_noted_in_image_comments(radiograph):
     assert sc.ImageComments == ("Level naming: levels counted, unconfirmed "
                                 "(lowest body taken as L5).")
     assert sc.DerivationDescription.startswith("Overlay of AI findings")
+
+
+def test_body_part_and_laterality_come_from_the_source(analysis, radiograph):
+    overlay = np.zeros((8, 8, 3), np.uint8)
+    image = dataclasses.replace(radiograph, header=deepcopy(radiograph.header))
+    image.header.Laterality = "L"
+    sc = _read_back(make_sc(analysis, image, overlay))
+    assert (sc.BodyPartExamined, sc.Laterality) == (radiograph.header.BodyPartExamined, "L")
+    del image.header.Laterality
+    image.header.ImageLaterality = "R"                 # DX/CR images name the side here
+    assert _read_back(make_sc(analysis, image, overlay)).Laterality == "R"
+
+
+def test_a_refused_input_gets_no_sc(refused, radiograph):
+    with pytest.raises(ConfigError, match="no Secondary Capture for a refused input"):
+        make_sc(refused, radiograph, np.zeros((8, 8, 3), np.uint8))

@@ -28,8 +28,14 @@ def _read_back(ds) -> hd.sr.ComprehensiveSR:
 
 
 def _image_group(sr):
-    (group,) = sr.content.get_image_measurement_groups()
+    (group,) = [g for g in sr.content.get_image_measurement_groups()
+                if g.tracking_identifier == "Image-level result"]
     return group
+
+
+def _grade_groups(sr):
+    return [g for g in sr.content.get_image_measurement_groups()
+            if g.tracking_identifier.startswith("Grade ")]
 
 
 def _evaluations(group) -> dict[str, str]:
@@ -86,19 +92,79 @@ def test_one_planar_roi_group_per_finding_matching_its_box(analysis, radiograph)
         assert algo["Algorithm Version"] == "0.3.1"
 
 
-def test_image_level_group_carries_triage_gate_and_grades(analysis, radiograph):
+def test_image_level_group_carries_triage_and_gate(analysis, radiograph):
     group = _image_group(_read_back(make_sr(analysis, radiograph.header)))
+    assert group.finding_type.value == codes.ABNORMAL.value
     values = _measurements(group)
-    assert values["ABN-P"] == [pytest.approx(0.83)]
+    assert sorted(values["122157"]) == [pytest.approx(0.80), pytest.approx(0.83),
+                                        pytest.approx(0.86)]
     assert values["122411"] == [pytest.approx(0.42)]
-    assert sorted(values["MODEL-P"]) == [pytest.approx(0.80), pytest.approx(0.86)]
     evaluations = _evaluations(group)
     assert evaluations["GATE"] == "ACCEPTED"
-    assert evaluations["TRIAGE"] == codes.ABNORMAL.value
-    assert evaluations["grade:degeneration"] == "grade:degeneration:3"
+    assert evaluations[codes.NORMALITY.value] == codes.ABNORMAL.value
     comment = [i.TextValue for i in group[0].ContentSequence if i.ValueType == "TEXT"
                and i.ConceptNameCodeSequence[0].CodeValue == codes.COMMENT.value]
     assert comment and "balanced" in comment[0] and "ABNORMAL" in comment[0]
+
+
+def test_each_ensemble_member_probability_names_its_model(analysis, radiograph):
+    group = _image_group(_read_back(make_sr(analysis, radiograph.header)))
+    named = {}
+    for item in group[0].ContentSequence:
+        if item.ValueType == "NUM" and "ContentSequence" in item:
+            names = [i.TextValue for i in item.ContentSequence
+                     if i.ConceptNameCodeSequence[0].CodeMeaning == "Algorithm Name"]
+            named[names[0]] = float(item.MeasuredValueSequence[0].NumericValue)
+    assert named == {"densenet121": pytest.approx(0.80), "resnet50": pytest.approx(0.86)}
+
+
+def test_whole_image_grade_has_its_own_group_with_standard_codes(analysis, radiograph):
+    (grade,) = _grade_groups(_read_back(make_sr(analysis, radiograph.header)))
+    assert grade.tracking_identifier == "Grade 1: degeneration: moderate (whole image)"
+    assert grade.finding_type.value == codes.SPONDYLOSIS.value
+    assert [s.value.value for s in grade.finding_sites] == [codes.SPINE.value]
+    assert _evaluations(grade) == {codes.SEVERITY.value: "6736007"}         # SCT Moderate
+    assert _measurements(grade)["122157"] == [pytest.approx(0.5)]
+    assert _comments(grade) == ["degeneration grade moderate: healthy 0.050, doubtful 0.100, "
+                                "minimal 0.200, moderate 0.500, severe 0.150"]
+
+
+def test_window_grade_is_a_region_at_its_level(radiograph):
+    from spinexr.types import Box, Grade
+
+    a = make_analysis(radiograph, findings=(), levels=CONFIRMED)
+    a = dataclasses.replace(a, grades=(
+        Grade("cervical", "fracture", 1, {"normal": 0.1, "fracture": 0.84},
+              Box(10.0, 20.0, 60.0, 80.0, "window", 0.9, "C5")),))
+    sr = _read_back(make_sr(a, radiograph.header))
+    (group,) = sr.content.get_planar_roi_measurement_groups()
+    assert group.tracking_identifier == "Grade 1: cervical: fracture (C5)"
+    assert group.finding_type.value == codes.FRACTURE_OF_BONE.value
+    assert [codes.level_from_code(s.value) for s in group.finding_sites] == ["C5"]
+    np.testing.assert_allclose(group.roi.value, [[10, 20], [60, 20], [60, 80], [10, 80],
+                                                 [10, 20]], atol=1e-4)
+
+
+def test_no_code_value_is_long(analysis, uncertain, refused, radiograph):
+    """Every code fits Code Value (16 characters): none goes to Long Code Value or URN."""
+    def walk(ds):
+        for elem in ds:
+            if elem.VR == "SQ":
+                for item in elem.value:
+                    yield from walk(item)
+            else:
+                yield elem
+
+    for a in (analysis, uncertain, refused):
+        elems = list(walk(make_sr(a, radiograph.header)))
+        assert not [e for e in elems if e.keyword in ("LongCodeValue", "URNCodeValue")]
+        assert all(len(e.value) <= 16 for e in elems if e.keyword == "CodeValue")
+
+
+def test_sr_has_an_image_library_describing_the_source(analysis, radiograph):
+    text = str(make_sr(analysis, radiograph.header))
+    assert "Image Library" in text and "Pixel Data Rows" in text
+    assert "Horizontal Pixel Spacing" in text           # projection descriptors (TID 1603)
 
 
 def test_refused_image_gives_an_sr_without_roi_groups(refused, radiograph):
@@ -116,7 +182,7 @@ def test_normal_image_gives_triage_normal_and_no_roi_groups(radiograph):
     a = dataclasses.replace(a, triage=TriageResult(0.1, False, "balanced", 0.42))
     sr = _read_back(make_sr(a, radiograph.header))
     assert sr.content.get_planar_roi_measurement_groups() == []
-    assert _evaluations(_image_group(sr))["TRIAGE"] == codes.NORMAL.value
+    assert _evaluations(_image_group(sr))[codes.NORMALITY.value] == codes.NORMAL.value
 
 
 def test_text_outside_the_character_set_is_folded(radiograph):
@@ -179,7 +245,7 @@ def test_uncertain_input_gets_its_own_verdict_and_the_warning_as_a_comment(uncer
     group = _image_group(sr)
     evaluations = _evaluations(group)
     assert evaluations["GATE"] == "UNCERTAIN"
-    assert evaluations["TRIAGE"] == codes.ABNORMAL.value          # analysed all the same
+    assert evaluations[codes.NORMALITY.value] == codes.ABNORMAL.value   # analysed all the same
     (gate,) = [q for q in group.get_qualitative_evaluations() if q.name.value == "GATE"]
     assert gate.value.scheme_designator == "99SPINEXR"
     comments = _comments(group)
@@ -219,7 +285,7 @@ def test_refused_input_keeps_its_verdict_whatever_the_level_naming(radiograph):
     a = dataclasses.replace(make_refused(radiograph), levels=UNCONFIRMED)
     group = _image_group(_read_back(make_sr(a, radiograph.header)))
     assert _evaluations(group) == {"GATE": "REFUSED"}
-    assert _comments(group) == [f"Input refused by the gate: {a.gate.reason}"]
+    assert _comments(group) == [f"Not analysed: the input was refused ({a.gate.reason})."]
 
 
 def test_uncertain_comment_is_folded_to_the_character_set(radiograph):
@@ -227,3 +293,17 @@ def test_uncertain_comment_is_folded_to_the_character_set(radiograph):
     comments = _comments(_image_group(_read_back(make_sr(a, radiograph.header))))
     assert comments[0] == ("Uncertain input: p_spine 0.5 - lateral?; "
                            "check that this is a spine radiograph")
+
+
+def test_a_source_highdicom_cannot_describe_gets_no_image_library(analysis, radiograph):
+    from spinexr.report.sr import library_image
+
+    other = deepcopy(radiograph.header)
+    other.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.5"          # RT Plan: not an image
+    assert library_image(other) is None
+    assert "Image Library" not in str(make_sr(analysis, other))
+    partial = deepcopy(radiograph.header)
+    del partial.ImagerPixelSpacing                               # TID 1603 incomplete
+    view = library_image(partial)
+    assert view.Modality == "OT" and "PatientOrientation" not in view
+    assert (view.Rows, view.Columns) == (radiograph.header.Rows, radiograph.header.Columns)

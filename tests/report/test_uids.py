@@ -18,8 +18,9 @@ from spinexr.report.uids import (ResultUids, fit_description, result_uids, track
 
 KINDS = ("sr", "gsps", "sc")
 ROOT = "1.2.826.0.1.3680043.10.1234."
-#: The SR's image-level group and its three finding groups; the GSPS's three findings.
-N_TRACKING = {"sr": 4, "gsps": 3, "sc": 0}
+#: The SR's image-level group, its three finding groups and its grade group; the GSPS's
+#: three findings (a whole-image grade is text, not tracked).
+N_TRACKING = {"sr": 5, "gsps": 3, "sc": 0}
 
 
 def _make(kind: str, a, image, **kwargs) -> pydicom.Dataset:
@@ -84,7 +85,7 @@ def test_rendering_twice_gives_the_same_identity_and_tracking_uids(kind, analysi
 def test_the_three_kinds_have_distinct_uids_numbers_and_descriptions(analysis, radiograph):
     made = [_make(kind, analysis, radiograph) for kind in KINDS]
     uids = [u for ds in made for u in (ds.SOPInstanceUID, ds.SeriesInstanceUID, *_tracking(ds))]
-    assert len(set(uids)) == len(uids) == 6 + 4 + 3
+    assert len(set(uids)) == len(uids) == 6 + 5 + 3
     assert [ds.SeriesNumber for ds in made] == [990100001, 990200001, 990300001]
     # the synthetic-trained caution stays whole; the source description gives way (SC: fits)
     assert [ds.SeriesDescription for ds in made] == [
@@ -173,7 +174,7 @@ def test_passed_in_uids_are_used_as_given(analysis, uncertain, radiograph):
                                  "my series SYNTHETIC-TRAINED")   # the caution is added
     ds = _make("sr", uncertain, radiograph, uids=ids, uid_root=ROOT)
     assert ds.SeriesDescription == "my series UNCERTAIN INPUT SYNTHETIC-TRAINED"
-    assert _tracking(ds) == [tracking_uid("1.2.3.4.101", n, root=ROOT) for n in range(4)]
+    assert _tracking(ds) == [tracking_uid("1.2.3.4.101", n, root=ROOT) for n in range(5)]
 
 
 @pytest.mark.parametrize(("field", "value"), [

@@ -13,7 +13,7 @@ from pydicom import Dataset
 from spinexr import __version__
 from spinexr.errors import ConfigError
 from spinexr.report import notices
-from spinexr.types import Analysis, Box
+from spinexr.types import Analysis, Box, Grade
 
 MANUFACTURER = "spinexr"
 #: Series numbers of the derived objects (high, so viewers sort them after the source series);
@@ -123,10 +123,18 @@ def finding_text(label: str, score: float, level: str | None) -> str:
 
 
 def verdict_lines(a: Analysis) -> list[str]:
-    """The gate and triage verdict as lines, most important first: for an uncertain input
-    ``"UNCERTAIN INPUT: <reason>"``, then the triage sentence (GSPS draws one per line)."""
+    """Every result of ``a`` as lines, most important first: :func:`headline_lines` (gate
+    and triage), then one line per finding and per grade (:func:`result_lines`), then the
+    heads that disagree (:func:`~spinexr.report.notices.contradictions`)."""
+    return headline_lines(a) + result_lines(a) + [f"{c}." for c in notices.contradictions(a)]
+
+
+def headline_lines(a: Analysis) -> list[str]:
+    """The gate and triage verdict: ``"Not analysed: <reason>"`` for a refused input; for an
+    uncertain one ``"UNCERTAIN INPUT: <reason>."`` first; then the triage (or MR stenosis)
+    sentence."""
     if not a.gate.accepted:
-        return [f"Input refused by the gate: {a.gate.reason}"]
+        return [not_analysed_text(a)]
     t = a.triage
     if a.modality == "mri":
         sentence = stenosis_sentence(a)
@@ -141,6 +149,36 @@ def verdict_lines(a: Analysis) -> list[str]:
     return [f"{warning}.", sentence] if warning else [sentence]
 
 
+def not_analysed_text(a: Analysis) -> str:
+    """``"Not analysed: the input was refused (<reason>)."``"""
+    return f"Not analysed: the input was refused ({a.gate.reason.strip().rstrip('.')})."
+
+
+def result_lines(a: Analysis) -> list[str]:
+    """One line per finding (``"Finding 1: Osteophytes 0.91 at L3"``) and per grade
+    (``"Grade: degeneration moderate (whole image), P 0.50"``, ``"Region 1: central canal
+    moderate"`` for an MR region), in the order of ``a``; nothing for a refused input."""
+    if not a.gate.accepted:
+        return []
+    lines = []
+    for n, f in enumerate(a.findings, start=1):
+        at = f" at {notices.level_label(f.level, a)}" if f.level else ""
+        lines.append(f"Finding {n}: {f.label} {f.score:.2f}{at}")
+    for n, g in enumerate(a.grades, start=1):
+        lines.append(grade_line(n, g, a))
+    return lines
+
+
+def grade_line(n: int, g: Grade, a: Analysis) -> str:
+    """The line of one grade: ``"Region <n>: <region> <grade>"`` for an MR stenosis region,
+    else ``"Grade: <task> <label> (<location>), P <probability>"``."""
+    if a.modality == "mri" and g.box is not None:
+        return f"Region {n}: {g.box.label} {g.label}"
+    p = g.probabilities.get(g.label)
+    prob = f", P {float(p):.2f}" if p is not None else ""
+    return f"Grade: {g.task} {g.label} ({notices.grade_location(g, a)}){prob}"
+
+
 def stenosis_sentence(a: Analysis) -> str:
     """The verdict of an analysed MR slice: how many regions were graded and the worst."""
     graded = [g for g in a.grades if g.box is not None]
@@ -152,9 +190,9 @@ def stenosis_sentence(a: Analysis) -> str:
 
 
 def triage_text(a: Analysis) -> str:
-    """One line on the gate and the triage verdict, for SR comments: :func:`verdict_lines`
+    """One line on the gate and the triage verdict, for SR comments: :func:`headline_lines`
     joined, so an uncertain input's line starts ``"UNCERTAIN INPUT: <reason>."``."""
-    return " ".join(verdict_lines(a))
+    return " ".join(headline_lines(a))
 
 
 def description_flags(a: Analysis) -> str:
@@ -164,6 +202,27 @@ def description_flags(a: Analysis) -> str:
     uncertain = f" {notices.UNCERTAIN_TITLE}" if notices.is_uncertain(a) else ""
     synthetic = " SYNTHETIC-TRAINED" if a.pack.synthetic else ""
     return uncertain + synthetic
+
+
+#: General Series attributes carried from the source into a GSPS or SC: Body Part Examined,
+#: and Laterality, which is required (type 2C) where the body part is paired.
+SERIES_ATTRIBUTES = ("BodyPartExamined", "Laterality")
+
+
+def carry_series_attributes(ds: Dataset, header: Dataset) -> None:
+    """Copy :data:`SERIES_ATTRIBUTES` present in ``header`` into the derived ``ds`` (in
+    place: ``ds`` is the object just built, never the caller's). A source with only Image
+    Laterality (0020,0062) ``L`` or ``R`` gives its Laterality, as the derived object has no
+    Image Laterality of its own. Without Body Part Examined the type 2C Laterality cannot be
+    judged not required, so it is then written empty (unknown)."""
+    for keyword in SERIES_ATTRIBUTES:
+        value = header.get(keyword)
+        if value not in (None, ""):
+            setattr(ds, keyword, value)
+    if "Laterality" not in ds and header.get("ImageLaterality") in ("L", "R"):
+        ds.Laterality = header.ImageLaterality
+    if "BodyPartExamined" not in ds and "Laterality" not in ds:
+        ds.Laterality = None
 
 
 def pack_text(a: Analysis) -> str:

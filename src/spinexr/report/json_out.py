@@ -66,7 +66,8 @@ def analysis_to_dict(a: Analysis, *, source_path: str | None = None) -> dict:
         ``[width, height]``, ``spacing_mm`` ``[row, column]`` or ``None``, non-finite numbers
         as ``None`` (which the schema rejects where a number is required). ``warnings`` holds
         the cautions of :func:`spinexr.report.notices.warnings` (uncertain input, levels
-        counted, unconfirmed). ``outputs`` is empty and ``notes`` lists nothing until
+        counted, unconfirmed, heads that disagree). ``outputs`` is empty and ``notes`` lists
+        nothing until
         :func:`~spinexr.report.write_outputs` fills them.
     """
     src = a.source

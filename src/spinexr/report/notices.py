@@ -11,11 +11,14 @@ Two can apply to an analysed image:
   :data:`UNCONFIRMED_MARK` (:func:`level_label`) and explain it with :func:`level_legend`,
   and state :func:`level_warning` in words.
 
-A refused input carries neither: nothing of it was analysed. Pure: text in, text out.
+A third caution, :func:`contradictions`, flags heads of one pack that disagree (the triage
+says normal but a grade is abnormal, or the reverse) in plain words.
+
+A refused input carries none: nothing of it was analysed. Pure: text in, text out.
 """
 from __future__ import annotations
 
-from spinexr.types import Analysis
+from spinexr.types import Analysis, Grade
 
 #: Appended to a level name counted, unconfirmed: ``"L4?"``.
 UNCONFIRMED_MARK = "?"
@@ -78,6 +81,54 @@ def level_label(level: str | None, a: Analysis) -> str | None:
     return f"{level}{UNCONFIRMED_MARK}" if levels_unconfirmed(a) else level
 
 
+#: The first grade index of a task that counts as abnormal (others: every index above 0, the
+#: normal or healthy class). Degeneration counts from "minimal" (Kellgren-Lawrence 2, the usual
+#: radiographic threshold of osteoarthritis): a "doubtful" grade is no finding for a triage.
+ABNORMAL_FROM: dict[str, int] = {"degeneration": 2}
+WHOLE_IMAGE = "whole image"
+
+
+def grade_is_abnormal(g: Grade) -> bool:
+    """Whether a grade reports an abnormality (see :data:`ABNORMAL_FROM`)."""
+    return g.index >= ABNORMAL_FROM.get(g.task, 1)
+
+
+def grade_location(g: Grade, a: Analysis) -> str:
+    """Where a grade applies: ``"whole image"`` (no box), the region's name (an MR stenosis
+    region), or the level of the window that drove it (``"L4"``, ``"L4?"`` when counted,
+    unconfirmed; ``"window"`` without a level)."""
+    if g.box is None:
+        return WHOLE_IMAGE
+    if a.modality == "mri" or not g.box.level:
+        return g.box.label or "window"
+    return level_label(g.box.level, a) or g.box.level
+
+
+def grade_text(g: Grade, a: Analysis) -> str:
+    """``"degeneration: moderate (whole image)"``."""
+    return f"{g.task}: {g.label} ({grade_location(g, a)})"
+
+
+def contradictions(a: Analysis) -> list[str]:
+    """The heads of an analysed radiograph that disagree, in plain words: the triage says
+    normal but a grade is abnormal, or the triage says abnormal but every grade is normal.
+    Empty for a refused input, an MR slice (no triage) or an analysis without grades."""
+    t = a.triage
+    if not a.gate.accepted or t is None or a.modality == "mri" or not a.grades:
+        return []
+    abnormal = [g for g in a.grades if grade_is_abnormal(g)]
+    if not t.abnormal and abnormal:
+        graded = "; ".join(grade_text(g, a) for g in abnormal)
+        return [f"The models disagree: the triage says normal (P(abnormal) "
+                f"{t.probability:.2f}) but grades {graded}; review the image"]
+    if t.abnormal and not abnormal:
+        graded = "; ".join(grade_text(g, a) for g in a.grades)
+        return [f"The models disagree: the triage says abnormal (P(abnormal) "
+                f"{t.probability:.2f}) but grades {graded}; review the image"]
+    return []
+
+
 def warnings(a: Analysis) -> list[str]:
-    """Every caution on ``a`` in plain words, the gate's first (result.json ``warnings``)."""
-    return [w for w in (uncertain_warning(a), level_warning(a)) if w]
+    """Every caution on ``a`` in plain words, the gate's first, then the level naming and
+    the heads that disagree (result.json ``warnings``)."""
+    return [w for w in (uncertain_warning(a), level_warning(a)) if w] + contradictions(a)

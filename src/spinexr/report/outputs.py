@@ -27,9 +27,8 @@ FILES = {"json": "result.json", "overlay": "overlay.png", "voc": "boxes.xml",
 HTML_MAX_SIDE = 1024
 NOT_DICOM_NOTE = ("DICOM SR, GSPS and Secondary Capture not written: the input is not DICOM, "
                   "so there is no study to file them into.")
-MRI_GSPS_NOTE = ("GSPS not written for an MR slice: the presentation state draws radiograph "
-                 "findings only; the stenosis regions are in the SR and burnt into the "
-                 "Secondary Capture.")
+REFUSED_NOTE = ("GSPS and Secondary Capture not written: the input was refused, so nothing "
+                "was analysed; the SR says why.")
 
 
 def select_heatmap(a: Analysis, name: str | None) -> Heatmap | None:
@@ -73,8 +72,8 @@ def render_outputs(a: Analysis, image: Radiograph, *, heatmap: str | None = None
     contents = _render_all(a, image, heat, card or {}, max_side, uid_root)
     if image.header is None and not missing:
         doc["notes"].append(NOT_DICOM_NOTE)
-    if "sr" in contents and "gsps" not in contents:
-        doc["notes"].append(MRI_GSPS_NOTE)
+    if "sr" in contents and not a.gate.accepted:
+        doc["notes"].append(REFUSED_NOTE)
     doc["outputs"] = [FILES["json"]] + [FILES[key] for key in contents]
     return {FILES["json"]: json_bytes(doc), **{FILES[k]: v for k, v in contents.items()}}
 
@@ -84,7 +83,8 @@ def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str
                   max_side: int = DEFAULT_MAX_SIDE,
                   uid_root: str | None = None) -> dict[str, Path]:
     """Write result.json, overlay.png, boxes.xml, report.html and, for DICOM input, sr.dcm,
-    gsps.dcm (not for an MR slice) and sc.dcm into ``out_dir`` (created if missing).
+    gsps.dcm and sc.dcm into ``out_dir`` (created if missing); a refused input gets only
+    the SR of the three, which says "not analysed" and why.
 
     Args:
         a: the analysis of ``image``.
@@ -126,9 +126,9 @@ def _render_all(a: Analysis, image: Radiograph, heat: Heatmap | None, card: Mapp
     contents = {"overlay": png_bytes(overlay), "voc": voc_xml(a).encode("utf-8")}
     if image.header is not None:
         contents["sr"] = _dicom_bytes(make_sr(a, image.header, uid_root=uid_root))
-        if a.modality != "mri":
+        if a.gate.accepted:          # a refused input: nothing analysed, nothing to draw
             contents["gsps"] = _dicom_bytes(make_gsps(a, image.header, uid_root=uid_root))
-        contents["sc"] = _dicom_bytes(make_sc(a, image, overlay, uid_root=uid_root))
+            contents["sc"] = _dicom_bytes(make_sc(a, image, overlay, uid_root=uid_root))
     side = min(max_side, HTML_MAX_SIDE)
     small = overlay if max(overlay.shape[:2]) <= side else render_overlay(
         image.pixels, a, heatmap=heat, max_side=side)
@@ -150,4 +150,5 @@ def _heatmap_pngs(a: Analysis, pixels: np.ndarray, max_side: int) -> dict[str, b
             png_bytes(blend_heatmap(base, h.array, 0.5)) for h in a.heatmaps}
 
 
-__all__ = ["FILES", "MRI_GSPS_NOTE", "NOT_DICOM_NOTE", "render_outputs", "select_heatmap", "write_outputs"]
+__all__ = ["FILES", "NOT_DICOM_NOTE", "REFUSED_NOTE", "render_outputs", "select_heatmap",
+           "write_outputs"]

@@ -15,7 +15,7 @@ from spinexr.errors import ConfigError
 from spinexr.io.preview import to_uint8
 from spinexr.labels import canonical_lesion
 from spinexr.report import notices
-from spinexr.types import Analysis, Heatmap
+from spinexr.types import Analysis, Grade, Heatmap
 
 #: Okabe-Ito colours (colour-blind safe), one per lesion class.
 CLASS_COLORS: dict[str, tuple[int, int, int]] = {
@@ -42,6 +42,9 @@ BANNER_FOREGROUND = (255, 255, 255)
 #: The uncertain-input warning: black on amber (as the GSPS warning layer).
 WARNING_BACKGROUND = (255, 191, 0)
 WARNING_FOREGROUND = (0, 0, 0)
+#: The heads that disagree: white on vermillion.
+DISAGREE_BACKGROUND = (213, 94, 0)
+DISAGREE_FOREGROUND = (255, 255, 255)
 #: The legend of the "?" on level names counted, unconfirmed.
 LEGEND_BACKGROUND = (40, 40, 40)
 LEGEND_FOREGROUND = (255, 255, 255)
@@ -63,6 +66,23 @@ def class_color(label: str) -> tuple[int, int, int]:
 def grade_color(label: str) -> tuple[int, int, int]:
     """The RGB colour of a stenosis grade name (``"moderate"``); white for other names."""
     return GRADE_COLORS.get(label.strip().lower(), UNKNOWN_COLOR)
+
+
+#: Colours of grade names outside :data:`GRADE_COLORS` (degeneration, cervical injury).
+_MORE_GRADE_COLORS: dict[str, tuple[int, int, int]] = {
+    "healthy": (0, 158, 115), "doubtful": (86, 180, 233), "minimal": (240, 228, 66)}
+#: Colour of an abnormal grade of no listed name (e.g. cervical "fracture").
+ABNORMAL_GRADE_COLOR = (213, 94, 0)
+
+
+def grade_tag_color(g: Grade) -> tuple[int, int, int]:
+    """The colour any grade is drawn in: its name's (:data:`GRADE_COLORS`, then healthy
+    green, doubtful sky blue, minimal yellow), else vermillion when abnormal, else green."""
+    name = g.label.strip().lower()
+    known = GRADE_COLORS.get(name) or _MORE_GRADE_COLORS.get(name)
+    if known:
+        return known
+    return ABNORMAL_GRADE_COLOR if notices.grade_is_abnormal(g) else GRADE_COLORS["normal"]
 
 
 def region_grades(a: Analysis) -> list:
@@ -158,12 +178,14 @@ def render_overlay(pixels: np.ndarray, a: Analysis, *, heatmap: Heatmap | None =
     Returns:
         uint8 (H', W', 3) RGB, (H', W') = (H, W) unless shrunk. Each finding is an outline in
         :func:`class_color` with a "label score level" tag (level ``"L4?"`` when counted,
-        unconfirmed); each graded region (MRI stenosis) a numbered outline in
-        :func:`grade_color`, listed "<n> region: grade" at the bottom; across the top, a black
-        banner with :data:`BANNER_TEXT` when
+        unconfirmed); each graded region (MRI stenosis) or window a numbered outline in
+        :func:`grade_tag_color`; at the bottom, from the edge up, the triage verdict of a
+        radiograph and one line per grade ("<n> region: grade", "degeneration: moderate
+        (whole image)"); across the top, a black banner with :data:`BANNER_TEXT` when
         ``a.pack.synthetic``, then, wrapped to the width, "UNCERTAIN INPUT: <reason>" on amber
-        for an uncertain input and the legend "? = levels counted, unconfirmed (...)" when a
-        drawn level is marked.
+        for an uncertain input, "The models disagree: ..." on vermillion when the triage and a
+        grade disagree, and the legend "? = levels counted, unconfirmed (...)" when a drawn
+        level is marked.
     """
     from PIL import Image, ImageDraw
 
@@ -187,7 +209,7 @@ def render_overlay(pixels: np.ndarray, a: Analysis, *, heatmap: Heatmap | None =
         level = notices.level_label(f.level, a)
         text = f"{f.label} {f.score:.2f}" + (f" {level}" if level else "")
         _label(draw, rect, text, class_color(f.label), font, w, line, top_free)
-    _draw_regions(draw, a, (sx, sy), (w, h), (line, top_free), font)
+    _draw_grades(draw, a, (sx, sy), (w, h), (line, top_free), font)
     if a.pack.synthetic:
         _banner(draw, w, font)
     y = banner
@@ -196,23 +218,44 @@ def render_overlay(pixels: np.ndarray, a: Analysis, *, heatmap: Heatmap | None =
     return np.array(img, dtype=np.uint8)
 
 
-def _draw_regions(draw, a: Analysis, scale, size, spacing, font) -> None:
-    """Each graded region (MRI): an outline in :func:`grade_color` tagged with its number, and
-    a legend from the bottom edge up, one "<n> <region>: <grade>" line per region in its grade
-    colour (the regions of an axial slice sit too close together for full tags)."""
+def _draw_grades(draw, a: Analysis, scale, size, spacing, font) -> None:
+    """Each graded region (MR stenosis) or window: an outline in :func:`grade_tag_color`
+    tagged with its number; then a legend from the bottom edge up (the regions of an axial
+    slice sit too close together for full tags): the triage verdict of a radiograph, then one
+    line per grade in its colour, ``"<n> <region>: <grade>"`` for a region,
+    ``"<task>: <grade> (<location>)"`` otherwise."""
     (sx, sy), (w, h), (line, top_free) = scale, size, spacing
-    graded = region_grades(a)
-    rects = [_pixel_rect(g.box.as_list(), sx, sy, w, h) for g in graded]
-    for g, rect in zip(graded, rects):
-        draw.rectangle(rect, outline=grade_color(g.label), width=line)
-    for n, (g, rect) in enumerate(zip(graded, rects), start=1):
-        _label(draw, rect, str(n), grade_color(g.label), font, w, line, top_free)
+    boxed = [(n, g) for n, g in enumerate(a.grades, start=1) if g.box is not None]
+    rects = [_pixel_rect(g.box.as_list(), sx, sy, w, h) for _, g in boxed]
+    for (_, g), rect in zip(boxed, rects):
+        draw.rectangle(rect, outline=grade_tag_color(g), width=line)
+    for (n, g), rect in zip(boxed, rects):
+        _label(draw, rect, str(n), grade_tag_color(g), font, w, line, top_free)
+    legend = _legend_lines(a)
     _, y0, _, y1 = draw.textbbox((0, 0), "Ag", font=font)
     step = y1 - y0 + 4
-    for n, g in enumerate(graded, start=1):
-        top = h - step * (len(graded) - n + 1)
-        _label(draw, (0, top + step, 0, 0), _ascii(f"{n} {g.box.label}: {g.label}"),
-               grade_color(g.label), font, w, 2, 0)
+    for i, (text, color) in enumerate(legend):
+        top = h - step * (len(legend) - i)
+        _label(draw, (0, top + step, 0, 0), _ascii(text), color, font, w, 2, 0)
+
+
+def _legend_lines(a: Analysis) -> list[tuple[str, tuple[int, int, int]]]:
+    """(text, colour) of the bottom legend: the triage verdict (radiographs), each grade."""
+    if not a.gate.accepted:
+        return []
+    lines = []
+    t = a.triage
+    if t is not None and a.modality != "mri":
+        verdict = "ABNORMAL" if t.abnormal else "NORMAL"
+        lines.append((f"Triage {verdict}: P(abnormal) {t.probability:.2f} "
+                      f"{'>=' if t.abnormal else '<'} {t.threshold:.2f}",
+                      ABNORMAL_GRADE_COLOR if t.abnormal else GRADE_COLORS["normal"]))
+    for n, g in enumerate(a.grades, start=1):
+        text = (f"{n} {g.box.label}: {g.label}" if a.modality == "mri" and g.box is not None
+                else f"{n} {notices.grade_text(g, a)}" if g.box is not None
+                else notices.grade_text(g, a))
+        lines.append((text, grade_tag_color(g)))
+    return lines
 
 
 def _pixel_rect(box: list[float], sx: float, sy: float, w: int, h: int) -> tuple[int, ...]:
@@ -267,8 +310,10 @@ def _banner(draw, w: int, font) -> None:
 def _notice_strips(draw, a: Analysis, w: int, font) -> list[tuple[list[str], tuple, tuple]]:
     """(wrapped lines, background, foreground) of each caution on ``a``, top to bottom."""
     strips = []
+    disagree = " ".join(f"{c}." for c in notices.contradictions(a))
     for text, background, foreground in (
             (notices.uncertain_line(a), WARNING_BACKGROUND, WARNING_FOREGROUND),
+            (disagree, DISAGREE_BACKGROUND, DISAGREE_FOREGROUND),
             (notices.level_legend(a), LEGEND_BACKGROUND, LEGEND_FOREGROUND)):
         if text:
             strips.append((_wrap(draw, _ascii(text), font, w - 8), background, foreground))

@@ -5,7 +5,9 @@ pydicom has no JPEG baseline encoder), Burned In Annotation YES, in the source s
 Source Image Sequence pointing at the radiograph it was drawn on. The cautions burnt into the
 overlay (uncertain input, levels counted, unconfirmed) are also in the header: Series
 Description ("UNCERTAIN INPUT"), Derivation Description (which starts with the verdict line
-"UNCERTAIN INPUT: <reason>.") and Image Comments (every warning of result.json).
+"UNCERTAIN INPUT: <reason>.") and Image Comments (every warning of result.json, the heads
+that disagree included). Body Part Examined and Laterality come from the source. A refused
+input gets no Secondary Capture: nothing of it was analysed.
 """
 from __future__ import annotations
 
@@ -43,9 +45,12 @@ def make_sc(a: Analysis, image: Radiograph, overlay_rgb: np.ndarray, *,
         source spacing is known.
 
     Raises:
-        ConfigError: no header (raster input), ``overlay_rgb`` not uint8 (H, W, 3), or an
-            invalid ``uid_root``.
+        ConfigError: a refused input, no header (raster input), ``overlay_rgb`` not uint8
+            (H, W, 3), or an invalid ``uid_root``.
     """
+    if not a.gate.accepted:
+        raise ConfigError("no Secondary Capture for a refused input: nothing was analysed "
+                          f"({a.gate.reason})")
     if overlay_rgb.dtype != np.uint8 or overlay_rgb.ndim != 3 or overlay_rgb.shape[2] != 3:
         raise ConfigError(f"overlay_rgb must be uint8 (H, W, 3), got {overlay_rgb.dtype} "
                           f"{overlay_rgb.shape}")
@@ -58,6 +63,7 @@ def make_sc(a: Analysis, image: Radiograph, overlay_rgb: np.ndarray, *,
     if orientation is None:
         sc.PatientOrientation = None
     sc.copy_patient_and_study_information(header)
+    _dicom.carry_series_attributes(sc, header)
     sc.BurnedInAnnotation = "YES"
     warning = notices.uncertain_line(a)
     sc.DerivationDescription = _dicom.encodable(
