@@ -21,7 +21,7 @@ from pydicom.encaps import generate_frames
 
 from spinexr.errors import (CorruptImageError, NoPixelDataError, SpinexrError,
                             UnsupportedImageError)
-from spinexr.io import codecs
+from spinexr.io import codecs, dicom_walk
 from spinexr.io import dicom_header as hdr
 from spinexr.io.codestream import CodestreamInfo, j2k_info, jpeg_info
 from spinexr.io.pixels import normalize
@@ -40,7 +40,10 @@ _NATIVE_BY_ENCODING = {  # (implicit VR, little endian) -> syntax of uncompresse
 def read_dicom(data: bytes, source: str, path: str | None, policy: ModalityPolicy,
                max_pixels: int, reduce: int, min_side: int | None = None) -> Radiograph:
     """Read DICOM bytes into a :class:`Radiograph` (see :func:`spinexr.io.read_radiograph`)."""
-    ds = _parse(data, source)
+    cut = _structure(data, source)
+    ds = _parse(data, source, cut)
+    if cut is not None and 0x7FE00010 not in ds:
+        raise _truncated(cut, source)
     header = _guard(lambda: _check_header(ds, source, policy, max_pixels), source,
                     "DICOM header")
     syntax, syntax_name, frame, info = _guard(lambda: _transfer_syntax(ds, source, header),
@@ -90,13 +93,34 @@ def _guard(step: Callable[[], T], source: str, what: str) -> T:
         raise CorruptImageError(f"malformed {what} ({_one_line(exc)})", source) from exc
 
 
-def _parse(data: bytes, source: str) -> Dataset:
+def _truncated(cut: str, source: str) -> CorruptImageError:
+    return CorruptImageError(f"the file is truncated ({cut}): its (7FE0,0010) Pixel Data are "
+                             "missing or incomplete; send the complete file", source)
+
+
+def _parse(data: bytes, source: str, cut: str | None = None) -> Dataset:
     try:
         return pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception as exc:
+        if cut is not None:
+            raise _truncated(cut, source) from exc
         raise CorruptImageError(
             f"cannot parse the DICOM data set ({_one_line(exc)}); the file is truncated or "
             "corrupt", source) from exc
+
+
+def _structure(data: bytes, source: str) -> str | None:
+    """Walk the element structure first (:mod:`.dicom_walk`, microseconds): refuse what is not
+    a data set at all (zeros, runaway nesting) before pydicom spends seconds on it, and return
+    where the file is cut, if it is. pydicom reads what is there, so without this a cut file
+    would be reported as one that never had pixel data."""
+    try:
+        w = dicom_walk.walk(data)
+    except dicom_walk.Truncated as exc:
+        return str(exc)
+    except dicom_walk.Malformed as exc:
+        raise CorruptImageError(f"not a readable DICOM data set: {exc}", source) from None
+    return dicom_walk.pixel_truncation(w)
 
 
 def _check_header(ds: Dataset, source: str, policy: ModalityPolicy,

@@ -39,11 +39,7 @@ def read_raster(data: bytes, kind: str, source: str, path: str | None, policy: M
                 max_pixels: int, reduce: int) -> Radiograph:
     """Read PNG/JPEG/TIFF bytes (``kind`` from sniffing) into a :class:`Radiograph`."""
     policy.check(None, source)
-    rows, columns = _header_size(data, kind, source)
-    if rows * columns > max_pixels:
-        raise ImageTooLargeError(
-            f"{kind.upper()} header says {columns}x{rows} = {rows * columns:,} pixels, over the "
-            f"limit of {max_pixels:,} (raise max_pixels if the file is trusted)", source)
+    rows, columns = raster_size(data, kind, source, max_pixels)
     start = time.perf_counter()
     image = _open(data, kind, source)
     gray, bits, steps, colour = _to_gray(image, source)
@@ -64,12 +60,24 @@ def read_raster(data: bytes, kind: str, source: str, path: str | None, policy: M
                       meta=meta, header=None)
 
 
-def _header_size(data: bytes, kind: str, source: str) -> tuple[int, int]:
+def raster_size(data: bytes, kind: str, source: str, max_pixels: int) -> tuple[int, int]:
+    """(rows, columns) from the file's own header (PNG IHDR, JPEG SOF, TIFF IFD0), nothing
+    decoded.
+
+    Raises:
+        CorruptImageError: no size in the header.
+        ImageTooLargeError: more than ``max_pixels`` pixels.
+    """
     info = _HEADERS[kind](data)
     if info is None or info.rows <= 0 or info.columns <= 0:
         raise CorruptImageError(
             f"the {kind.upper()} header is incomplete or damaged (no image size found)", source)
-    return info.rows, info.columns
+    rows, columns = info.rows, info.columns
+    if rows * columns > max_pixels:
+        raise ImageTooLargeError(
+            f"{kind.upper()} header says {columns}x{rows} = {rows * columns:,} pixels, over the "
+            f"limit of {max_pixels:,} (raise max_pixels if the file is trusted)", source)
+    return rows, columns
 
 
 def _open(data: bytes, kind: str, source: str):
