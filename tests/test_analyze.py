@@ -187,6 +187,31 @@ def test_a_grader_runs_only_on_the_spine_regions_it_applies_to():
     assert [g.task for g in neck.grades] == ["degeneration"]
 
 
+class _ThirdWindowSevere:
+    """A 5-grade softmax window classifier: the third window of each call reads severe."""
+    head, labels, temperature = "softmax", ("0", "1", "2", "3", "4"), 1.0
+
+    def predict_logits(self, crops):
+        z = np.zeros((len(crops), 5), np.float32)
+        z[:, 0] = 5.0
+        z[2] = [0, 0, 0, 0, 5.0]
+        return z
+
+
+def test_a_window_grade_says_which_vertebra_gave_it():
+    """A window grader's image grade carries the window that drove it, named after the gate's
+    vertebrae (its own detector names none), in source pixels."""
+    from spinexr.models.spine_crops import CropSpec, WindowGrader
+
+    pack = _Pack(logit=2.0, lesions=[], vertebrae=_column(5))
+    pack.graders["deg"] = WindowGrader(_ThirdWindowSevere(), _Det(_column(5)), CropSpec())
+    a = Analyzer(pack).analyze(_image(body_part="LSPINE"))
+    (grade,) = a.grades
+    assert grade.label == "4" and grade.box.label == "vertebra window"
+    third = sorted(a.vertebrae, key=lambda b: b.y1)[2]
+    assert grade.box.level == third.level and grade.box.y1 < third.y1 < third.y2 < grade.box.y2
+
+
 def test_too_few_vertebrae_is_refused_with_the_reason():
     far_apart = _column(2, gap=80.0)                 # two bodies, no disc space between them
     pack = _Pack(logit=2.0, lesions=[LESION], vertebrae=far_apart)

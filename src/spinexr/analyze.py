@@ -113,6 +113,9 @@ def image_checks(pixels: np.ndarray, cfg: AnalyzerConfig) -> tuple[bool, str, di
     return checks(pixels, gate_settings(cfg))
 
 
+#: The label of a grade's box when the box is the vertebra window that gave the grade.
+WINDOW_LABEL = "vertebra window"
+
 #: Why an MR slice is refused by a pack without the MRI stenosis models.
 MRI_MISSING = ("an MR slice, but this model pack has no MRI stenosis models (an "
                "mri_region_detector and an mri_region_grader); use a pack that has them")
@@ -328,12 +331,16 @@ class Analyzer:
             if not todo:
                 continue
             sub = [pixels[i] for i in todo]
-            probs = (clf.predict_proba(sub, self._window_bodies([bodies[i] for i in todo],
-                                                                clf.spec))
-                     if isinstance(clf, WindowGrader) else clf.predict_proba(sub))
-            for i, p in zip(todo, probs):
+            if isinstance(clf, WindowGrader):
+                probs, where = clf.predict_located(
+                    sub, self._window_bodies([bodies[i] for i in todo], clf.spec))
+            else:
+                probs, where = clf.predict_proba(sub), [None] * len(sub)
+            for i, p, win in zip(todo, probs, where):
                 k = int(np.argmax(p))
-                out[i].append(Grade(task=task, label=clf.labels[k], index=k,
+                box = None if win is None else replace(   # named after the gate's vertebrae
+                    win, label=WINDOW_LABEL, level=win.level or level_of(win, bodies[i]))
+                out[i].append(Grade(task=task, label=clf.labels[k], index=k, box=box,
                                     probabilities={n: float(v) for n, v in zip(clf.labels, p)}))
         return out
 
@@ -365,7 +372,9 @@ class Analyzer:
                         findings=tuple(replace(f, box=scale_box(f.box, sx, sy))
                                        for f in findings),
                         vertebrae=tuple(scale_box(b, sx, sy) for b in vertebrae),
-                        grades=tuple(grades[j]), heatmaps=tuple(heatmaps[j]), levels=levels)
+                        grades=tuple(g if g.box is None else replace(g, box=scale_box(g.box, sx,
+                                                                                      sy))
+                                     for g in grades[j]), heatmaps=tuple(heatmaps[j]), levels=levels)
 
     def _triage_result(self, triage: TriageScores | None, j: int) -> TriageResult | None:
         if triage is None:

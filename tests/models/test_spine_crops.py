@@ -2,6 +2,8 @@
 stand-in models."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -187,3 +189,17 @@ def test_window_grader_takes_the_most_abnormal_windows_class():
     # given bodies are used as they are (here: none, so the image reads as normal)
     none = grader.predict_proba([img], vertebrae=[[]])
     assert det.calls == 2 and none[0, 0] > 0.999
+
+
+def test_window_grader_says_which_window_gave_the_grade():
+    """The grade's location: the window (with its vertebra's level) that drove the image."""
+    img = np.full((300, 120), 0.3, np.float32)
+    img[180:205, 45:75] = 0.9                   # inside the 5th body's window only
+    bodies = [replace(b, level=f"L{i + 1}") for i, b in enumerate(_column())]
+    grader = WindowGrader(_GradeByBrightness(), _Det([]), CropSpec(width=1.5, height=1.6,
+                                                                   stretch=False))
+    probs, where = grader.predict_located([img, img], vertebrae=[bodies, []])
+    assert probs[0].argmax() > 0 and where[0].level == "L5"
+    assert where[0].y1 <= 180 and where[0].y2 >= 205
+    assert where[1] is None and probs[1].argmax() == 0
+    np.testing.assert_allclose(probs, grader.predict_proba([img, img], vertebrae=[bodies, []]))

@@ -171,13 +171,24 @@ def pool_logits(window_logits: np.ndarray, owner: np.ndarray, n_images: int,
     out = np.full((n_images, k), NO_WINDOW_LOGIT, dtype=np.float32)
     if head == "softmax":
         out[:, 0] = 0.0
-    score = window_score(z, head)
-    best = np.full(n_images, -np.inf)
+    rows = pooled_rows(z, owner, n_images, head)
+    out[rows >= 0] = z[rows[rows >= 0]]
+    return out
+
+
+def pooled_rows(window_logits: np.ndarray, owner: np.ndarray, n_images: int,
+                head: str | None = None) -> np.ndarray:
+    """For each image, the row of its most abnormal window in ``window_logits`` (M, K), or -1
+    for an image without windows: the window that gives the image its pooled logit."""
+    z = np.asarray(window_logits, dtype=np.float32)
+    owner = np.asarray(owner, dtype=np.int64)
+    z = z.reshape(len(owner), z.shape[1] if z.ndim == 2 else 1)
+    score = window_score(z, _head_of(z.shape[1], head))
+    best, rows = np.full(n_images, -np.inf), np.full(n_images, -1, dtype=np.int64)
     for row, (img, s) in enumerate(zip(owner, score)):
         if s > best[img]:
-            best[img] = s
-            out[img] = z[row]
-    return out
+            best[img], rows[img] = s, row
+    return rows
 
 
 def find_windows(detector, spec: CropSpec, images: Sequence[np.ndarray],
@@ -276,7 +287,23 @@ class WindowGrader(_OnWindows):
     def predict_proba(self, images: Sequence[np.ndarray],
                       vertebrae: Sequence[Sequence[Box]] | None = None) -> np.ndarray:
         """Class probabilities (N, C) of each whole image."""
+        return self.predict_located(images, vertebrae)[0]
+
+    def predict_located(self, images: Sequence[np.ndarray],
+                        vertebrae: Sequence[Sequence[Box]] | None = None
+                        ) -> tuple[np.ndarray, list[Box | None]]:
+        """Class probabilities (N, C) of each whole image, and the window that gave each image
+        its grade (the most abnormal one; it carries its vertebra's level), or ``None`` for an
+        image without windows."""
         from spinexr.models.classifier import probabilities
 
-        return probabilities(self.predict_logits(images, vertebrae), self.head,
-                             self.classifier.temperature)
+        wins = self.windows(images, vertebrae)
+        crops = [window_pixels(im, w, self.spec) for im, ws in zip(images, wins) for w in ws]
+        owner = np.asarray([i for i, ws in enumerate(wins) for _ in ws], dtype=np.int64)
+        flat = [w for ws in wins for w in ws]
+        z = self.classifier.predict_logits(crops) if crops else np.zeros((0, len(self.labels)))
+        pooled = pool_logits(z, owner, len(images), self.spec.aggregate, self.head)
+        rows = pooled_rows(z, owner, len(images), self.head) if crops else \
+            np.full(len(images), -1)
+        return (probabilities(pooled, self.head, self.classifier.temperature),
+                [flat[r] if r >= 0 else None for r in rows])

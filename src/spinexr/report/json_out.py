@@ -131,8 +131,8 @@ def _grade(g: Grade) -> dict:
     out = {"task": g.task, "label": g.label, "index": int(g.index),
            "probabilities": {str(k): _num(v) for k, v in g.probabilities.items()},
            "box": _box(g.box) if g.box is not None else None}
-    if g.box is not None:   # a graded region (MRI stenosis): its name and detector score
-        out.update(region=g.box.label, score=_num(g.box.score))
+    if g.box is not None:   # a graded MR region, or the window that gave an image grade
+        out.update(region=g.box.label, score=_num(g.box.score), level=g.box.level)
     return out
 
 
