@@ -88,7 +88,7 @@ def grade_target(spec: ModelSpec) -> str | None:
     """The ``Sample.grades`` key a classifier predicts: its spec's ``target`` (``grades.<name>``
     or ``<name>``), else the grading task whose class vocabulary equals its labels."""
     # ``target`` is a training-recipe field the typed spec does not carry: read it from raw
-    target = str(spec.raw.get("target") or "")
+    target = spec.target or ""
     if target:
         return target[len("grades."):] if target.startswith("grades.") else target
     return next((task for task, (names, *_) in GRADING_TASKS.items()
@@ -163,7 +163,7 @@ def _plan_detector(plan: Plan, key: str, spec: ModelSpec, dataset,
         plan.skipped[key] = "a class-per-folder dataset has no boxes"
         return
     # a per-model ``class_map`` is a recipe field the typed spec does not carry
-    own = dict(spec.raw.get("class_map") or {})
+    own = dict(spec.class_map)
     mapping, missing = match_classes(dataset.classes, spec.labels, {**explicit, **own})
     if missing:
         plan.skipped[key] = (f"dataset classes {missing} match none of the detector's "

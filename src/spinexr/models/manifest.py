@@ -84,6 +84,8 @@ class ModelSpec:
         windows: the vertebra-window crops it runs on, or ``None`` for whole images.
         regions: spine regions it applies to (e.g. cervical injury: ``("cervical",)``), or
             ``None`` for all. ``crop``: region-crop settings of an MRI region grader.
+        target: what the model was trained to predict (e.g. ``grades.degeneration``, ``label``);
+            ``class_map``: dataset class name -> the model's label, for evaluation.
     """
 
     key: str
@@ -102,6 +104,8 @@ class ModelSpec:
     windows: CropSpec | None = None
     regions: tuple[str, ...] | None = None
     crop: Mapping[str, Any] | None = None
+    target: str | None = None
+    class_map: Mapping[str, str | None] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -239,7 +243,11 @@ def _model(key: str, s: Any) -> ModelSpec:
                                           float(th.get("iou", 0.6))),
             windows=CropSpec.from_dict(s["windows"]) if s.get("windows") else None,
             regions=tuple(s["regions"]) if s.get("regions") else None,
-            crop=dict(s["crop"]) if s.get("crop") else None, raw=dict(s))
+            crop=dict(s["crop"]) if s.get("crop") else None,
+            target=str(s["target"]) if s.get("target") else None,
+            class_map={str(k): None if v is None else str(v)
+                       for k, v in dict(s.get("class_map") or {}).items()},
+            raw=dict(s))
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise ModelPackError(f"{where}: {exc}") from exc
 
