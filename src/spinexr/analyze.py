@@ -188,7 +188,8 @@ class Analyzer:
             factor = WINDOW_SIDE_FACTOR if self._windowed else 1
             sides += [factor * self.pack.model_spec(k).input.size
                       for k in self.triage_model.members]
-        return max([s for s in sides if s] or [1024])
+        # at least the image checks' minimum side on the shorter side of a view up to 4:1
+        return max(max([s for s in sides if s] or [1024]), 4 * self.config.gate_min_side)
 
     @classmethod
     def from_dirs(cls, pack_dir, vertebrae_dir=None, config: AnalyzerConfig | None = None):

@@ -343,7 +343,7 @@ def test_min_side_picks_the_coarsest_level_that_is_still_large_enough():
     assert j2k_level_for(61, 5, 31) == 1           # ceil(61 / 2) = 31
 
 
-def test_min_side_reduces_jpeg2000_only():
+def test_min_side_reduces_jpeg2000_by_level_and_other_syntaxes_by_area():
     yy, xx = np.mgrid[:61, :37]
     arr = (xx * 40 + yy * 20).astype(np.uint16)
     ds = make_dataset(arr, bits_stored=12)
@@ -353,7 +353,12 @@ def test_min_side_reduces_jpeg2000_only():
     assert half.pixels.shape == (31, 19) and half.info.reduce == 1
     assert half.info.stored_shape == (61, 37)
     assert read_radiograph(data, min_side=32).info.reduce == 0      # 31 < 32: full size
-    plain = make_dataset(arr, bits_stored=12)
-    assert read_radiograph(to_bytes(plain), min_side=8).pixels.shape == (61, 37)
+    plain = to_bytes(make_dataset(arr, bits_stored=12))
+    full, small = read_radiograph(plain), read_radiograph(plain, min_side=8)
+    assert small.pixels.shape == (8, 5) and small.info.reduce == 3      # 61 -> 31 -> 16 -> 8
+    assert small.info.stored_shape == (61, 37) and small.info.lut_path.endswith("area(8)")
+    np.testing.assert_allclose(small.pixels[0, 0], full.pixels[:8, :8].mean(), atol=1e-6)
+    np.testing.assert_allclose(small.pixels[-1, -1], full.pixels[56:, 32:].mean(), atol=1e-6)
+    assert read_radiograph(plain, min_side=32).pixels.shape == (61, 37)  # 31 < 32: full size
     with pytest.raises(ConfigError):
         read_radiograph(data, min_side=0)

@@ -48,9 +48,10 @@ def add_parser(sub) -> None:
                    help="your organisation's UID root for the DICOM outputs (default: 2.25. "
                         "UIDs derived from the source image, the pack and the object kind)")
     p.add_argument("--batch", type=int, default=4, help="images per model batch")
-    p.add_argument("--decode-workers", type=int, default=2,
-                   help="processes reading the next batch while this one is analysed "
-                        "(0: read in the main process)")
+    p.add_argument("--decode-workers", type=int, default=None,
+                   help="processes reading the next batch while this one is analysed (0: read "
+                        "in the main process; default: sized with the model threads to the "
+                        "CPUs free at start)")
     p.add_argument("--full-resolution", action="store_true",
                    help="decode JPEG 2000 at full size (default: only down to the resolution "
                         "the models use; results are in source pixels either way)")
@@ -92,12 +93,15 @@ def run(args: argparse.Namespace) -> int:
 
     from spinexr.analyze import Analyzer, AnalyzerConfig
     from spinexr.models.pack import resolve_packs
+    from spinexr.models.threads import apply_thread_plan, plan_threads
     from spinexr.process import ProcessOptions, Processor
 
     if args.engine is not None:
         from spinexr.cli.batch_run import run_batch_command
 
         return run_batch_command(args)
+    workers = None if args.decode_workers is None else max(0, args.decode_workers)
+    plan = apply_thread_plan(plan_threads(1, decode_workers=workers))
     pack, vert = resolve_packs(args.pack, args.vertebrae)
     analyzer = Analyzer(pack, vertebrae_pack=vert, config=AnalyzerConfig(
         operating_point=args.operating_point, gating=args.gating))
@@ -111,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     rows, names = [], OutputNames()
     bar = tqdm(total=len(files), desc="analyze", unit="img", file=sys.stderr,
                disable=args.quiet or None)
-    for batch in processor.stream(files, batch=args.batch, workers=max(0, args.decode_workers),
+    for batch in processor.stream(files, batch=args.batch, workers=plan.decode_workers,
                                   options=options):
         for done in batch:
             folder = args.out / names.claim(done.analysis.image_id)

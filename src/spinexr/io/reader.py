@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from spinexr.errors import (ConfigError, FileAccessError, ImageTooLargeError, NotAnImageError,
                             SpinexrError)
 from spinexr.io.codestream import JPEG_SOI, PNG_SIGNATURE, TIFF_SIGNATURES
+from spinexr.io.pixels import downscale
 from spinexr.io.policy import RADIOGRAPH_POLICY, ModalityPolicy
 from spinexr.io.raster import read_raster
 from spinexr.types import Radiograph
@@ -34,10 +36,12 @@ def read_radiograph(src: str | os.PathLike | bytes, *, policy: ModalityPolicy = 
         reduce: decode at 1/2**reduce of the size: JPEG 2000 at that resolution level directly,
             other formats at full size then area-averaged. The result has
             (ceil(H / 2**reduce), ceil(W / 2**reduce)) pixels and a scaled spacing.
-        min_side: JPEG 2000 only, when ``reduce`` is 0: decode at the coarsest resolution level
-            whose longer side is still at least ``min_side`` pixels (e.g. the largest model
-            input), skipping the finer wavelet levels nobody would look at. Other syntaxes
-            decode at full size.
+        min_side: when ``reduce`` is 0, the size the caller needs (e.g. the largest model
+            input): the result is the coarsest 1/2**r of the image whose longer side is still
+            at least ``min_side`` pixels. JPEG 2000 is decoded at that resolution level
+            directly, skipping the finer wavelet levels nobody would look at; other formats
+            are decoded at full size, then area-averaged by 2**r here, so that every later
+            step (gate, models' resizes, overlays) works on the small image.
         name: what messages call the input when ``src`` is bytes (default ``"<bytes>"``);
             for paths, the path.
 
@@ -66,12 +70,35 @@ def read_radiograph(src: str | os.PathLike | bytes, *, policy: ModalityPolicy = 
     if kind == "dicom":
         from spinexr.io.dicom import read_dicom
 
-        return read_dicom(data, source, path, policy, max_pixels, reduce, min_side)
+        image = read_dicom(data, source, path, policy, max_pixels, reduce, min_side)
+    elif kind is not None:
+        image = read_raster(data, kind, source, path, policy, max_pixels, reduce)
     if kind is not None:
-        return read_raster(data, kind, source, path, policy, max_pixels, reduce)
+        return shrink_to(image, min_side) if min_side and not reduce else image
     raise NotAnImageError(
         "not DICOM (no 'DICM' at byte 128 and no DICOM element at the start) and not a PNG, "
         "JPEG or TIFF image" + (" (the file is empty)" if not data else ""), source)
+
+
+def shrink_to(image: Radiograph, min_side: int) -> Radiograph:
+    """``image`` area-averaged by the largest power of two 2**r that keeps its longer side at
+    least ``min_side`` (as a JPEG 2000 decode at level r would give it); unchanged when the
+    image was already decoded at a reduced level or is too small. Spacing scales by 2**r, and
+    ``info.reduce`` says r, so results still map back to source pixels
+    (:func:`spinexr.geometry.source_scale`)."""
+    if image.info.reduce:
+        return image
+    longest, level = max(image.pixels.shape), 0
+    while level < MAX_REDUCE and -(-longest // 2 ** (level + 1)) >= min_side:
+        level += 1
+    if not level:
+        return image
+    factor = 2 ** level
+    pixels = downscale(image.pixels, factor)
+    pixels.flags.writeable = False
+    spacing = image.spacing_mm and (image.spacing_mm[0] * factor, image.spacing_mm[1] * factor)
+    info = replace(image.info, reduce=level, lut_path=f"{image.info.lut_path} > area({factor})")
+    return replace(image, pixels=pixels, spacing_mm=spacing, info=info)
 
 
 def sniff(data: bytes) -> str | None:

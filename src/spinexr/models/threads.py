@@ -6,7 +6,7 @@ Why: on a 2-core machine, 2 ORT intra-op threads + 2 torch threads + 2 decode pr
 runnable threads on two cores. On an idle machine that still works (the decoders mostly wait);
 with one other busy process it collapses: an intra-op parallel region ends at a barrier, and a
 thread descheduled by the other process stalls its siblings for a whole time slice. Sizing the
-threads to the *free* CPUs (``os.sched_getaffinity`` minus the load average that is not ours)
+threads to the *free* CPUs (``os.sched_getaffinity`` minus what other processes keep busy)
 keeps each parallel region within what the scheduler will actually run.
 
 The plan is process-wide state by nature (``torch.set_num_threads`` is); it is set only by
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 
 _CURRENT: list[ThreadPlan] = []      # the applied plan (set by apply_thread_plan only)
@@ -52,9 +53,31 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def busy_elsewhere(seconds: float = 0.2) -> float:
+    """How many CPUs other processes keep busy now: the machine's busy CPU time over
+    ``seconds`` (``/proc/stat``) less this process's own, per second. Falls back to the
+    1-minute load average where ``/proc/stat`` is not there. A sample, not the load average,
+    because the load average trails by a minute: it still counts a run that just ended (e.g.
+    the previous side of a benchmark) and misses a job that just started."""
+    def sample() -> tuple[float, float, float]:
+        with open("/proc/stat") as fh:
+            fields = [float(v) for v in fh.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)   # idle + iowait
+        own = os.times()
+        return sum(fields[:8]) - idle, own.user + own.system, time.monotonic()
+
+    try:
+        busy0, own0, t0 = sample()
+        time.sleep(seconds)
+        busy1, own1, t1 = sample()
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    return max(0.0, ((busy1 - busy0) / ticks - (own1 - own0)) / max(t1 - t0, 1e-3))
+
+
 def plan_threads(processes: int = 1, *, decode_workers: int | None = None,
-                 cpus: int | None = None, load: float | None = None,
-                 own_load: float = 0.0) -> ThreadPlan:
+                 cpus: int | None = None, load: float | None = None) -> ThreadPlan:
     """A plan for one of ``processes`` processes sharing this machine's free CPUs.
 
     Args:
@@ -62,13 +85,10 @@ def plan_threads(processes: int = 1, *, decode_workers: int | None = None,
         decode_workers: fixed read-ahead processes; ``None``: one when at least 1.5 CPUs are
             free per process (on fewer, a decoder only competes with the models), else 0.
         cpus: the CPUs to plan for (default :func:`available_cpus`).
-        load: the 1-minute load average (default ``os.getloadavg()[0]``).
-        own_load: the part of ``load`` that is this run's own (e.g. workers already busy).
+        load: the CPUs other processes keep busy (default :func:`busy_elsewhere`, sampled).
     """
     cpus = max(1, int(cpus if cpus is not None else available_cpus()))
-    if load is None:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    others = max(0.0, float(load) - float(own_load))
+    others = max(0.0, float(busy_elsewhere() if load is None else load))
     free = max(1.0, cpus - others)
     per_process = free / max(1, int(processes))
     intra = max(1, math.floor(per_process + 0.25))      # 1.8 free -> 2, 1.6 -> 1
@@ -99,5 +119,5 @@ def planned_intra_op() -> int | None:
     return _CURRENT[0].intra_op if _CURRENT else None
 
 
-__all__ = ["ThreadPlan", "apply_thread_plan", "available_cpus", "plan_threads",
-           "planned_intra_op"]
+__all__ = ["ThreadPlan", "apply_thread_plan", "available_cpus", "busy_elsewhere",
+           "plan_threads", "planned_intra_op"]
