@@ -77,6 +77,13 @@ class DatasetError(SpinexrError):
         super().__init__(reason + detail, source)
 
 
+class StorageError(SpinexrError):
+    """The service's database cannot be read or written (read-only, corrupt, disk full,
+    unreachable). The service answers 503; ``spinexr serve`` refuses to start on one."""
+
+    code = "storage_unavailable"
+
+
 class ConfigError(SpinexrError, ValueError):
     """An invalid argument or configuration value."""
 

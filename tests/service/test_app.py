@@ -242,6 +242,9 @@ def test_crash_recovery_requeues_stored_inputs_and_fails_the_others(settings, an
     assert store.input_of("withinput") is None             # not kept once analysed
     outcomes = {(r["analysis_id"], r["outcome"]) for r in store.audit_rows()}
     assert ("withinput", "done") in outcomes
+    # what the crash did to each is audited too, under the analysis' owner
+    assert {("withinput", "requeued"), ("without", "interrupted")} <= outcomes
+    assert {r["key_name"] for r in store.audit_rows()} == {"alice"}
     store.close()
 
 

@@ -2,7 +2,8 @@
 
 Runs the clinical web service (see docs/service.md) with uvicorn. Settings come from
 ``SPINEXR_*`` environment variables; the options here override them. The model packs are
-loaded before the server starts, so a missing pack is one error line, not a traceback.
+loaded and the database opened, upgraded and written once before the server starts, so a
+missing pack or a read-only or corrupt database is one error line, not a traceback.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from spinexr.service.core import load_analyzer
+    from spinexr.service.store import check_database
 
     settings = Settings.from_env(data_dir=args.data_dir, pack_dir=args.pack,
                                  vertebrae_dir=args.vertebrae, workers=args.workers)
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if not settings.auth_required and args.host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(f"SPINEXR_AUTH=off (dev mode) listens on loopback only; got --host "
                           f"{args.host}", "--host")
+    check_database(settings.db_url)
     analyzer = load_analyzer(settings)
     uvicorn.run(create_app(settings, analyzer), host=args.host, port=args.port,
                 log_level=args.log_level.lower(), access_log=False,

@@ -12,6 +12,11 @@ import contextlib
 import logging
 from pathlib import Path
 
+from spinexr import __version__
+from spinexr.errors import SpinexrError, StorageError
+from spinexr.service.observe import ServiceMiddleware
+from spinexr.service.problems import ApiError, storage_unavailable
+from spinexr.service.responses import Readiness
 from spinexr.service.settings import Settings
 
 log = logging.getLogger("spinexr.service")
@@ -26,7 +31,6 @@ def create_app(settings: Settings | None = None, analyzer=None, *, static_dir: P
 
     from spinexr.service import compat, routes
     from spinexr.service.core import Service
-    from spinexr.service.observe import ServiceMiddleware
 
     settings = settings or Settings.from_env()
     service = Service(settings, analyzer)
@@ -45,7 +49,7 @@ def create_app(settings: Settings | None = None, analyzer=None, *, static_dir: P
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"],
                            expose_headers=["Location", "Retry-After"], max_age=600)
-    app.add_middleware(ServiceMiddleware, metrics=service.metrics)
+    app.add_middleware(ServiceMiddleware, metrics=service.metrics, answer=_answer)
     return app
 
 
@@ -77,17 +81,10 @@ async def _purge_daily(service) -> None:
 
 def _add_handlers(app) -> None:
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException
 
-    from spinexr.errors import SpinexrError
-    from spinexr.service.compat import seed_error
-    from spinexr.service.problems import ApiError
-
     def answer(request, exc: ApiError):
-        if request.url.path == "/upload":
-            return seed_error(exc)
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return _answer(request.url.path, exc)
 
     @app.exception_handler(ApiError)
     async def _api(request, exc: ApiError):
@@ -110,19 +107,29 @@ def _add_handlers(app) -> None:
     async def _spinexr(request, exc: SpinexrError):
         return answer(request, ApiError(422, exc.code, str(exc)))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request, exc: Exception):
-        log.error("unhandled error", exc_info=exc, extra={"fields": {"path": request.url.path}})
-        return JSONResponse({"error": {"code": "internal_error",
-                                       "message": "internal error; it has been logged"}},
-                            status_code=500)
+    @app.exception_handler(StorageError)
+    async def _storage(request, exc: StorageError):
+        log.error("storage unavailable", extra={"fields": {"path": request.url.path,
+                                                           "reason": exc.reason}})
+        return answer(request, storage_unavailable(exc))
+    # Any other exception is answered 500 by ServiceMiddleware, which also adds the security
+    # headers (a handler for Exception would run outside every middleware).
+
+
+def _answer(path: str, exc: ApiError):
+    """The error response of ``exc``: the seed's shape on ``/upload``, else the API's."""
+    from fastapi.responses import JSONResponse
+
+    from spinexr.service.compat import seed_error
+
+    if path == "/upload":
+        return seed_error(exc)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
 def _add_ops_routes(app) -> None:
     from fastapi import Response
     from fastapi.responses import JSONResponse
-
-    from spinexr.service.responses import Readiness
 
     # No return annotations: with postponed annotations FastAPI cannot resolve a name imported
     # here and would fail to build the OpenAPI document.
@@ -130,11 +137,11 @@ def _add_ops_routes(app) -> None:
              responses={200: {"model": Readiness, "description": "Ready"},
                         503: {"model": Readiness, "description": "Not ready"}})
     def ready():
-        """200 when the models are loaded and the store answers, else 503."""
+        """200 when the models are loaded and the store takes a write, else 503."""
         service = app.state.service
-        ok = service.ready
-        body = {"ready": ok, "models_loaded": service.analyzer is not None,
-                "store": service.store is not None and service.store.ping(),
+        store = service.store_writable()
+        ok = store and service.ready
+        body = {"ready": ok, "models_loaded": service.analyzer is not None, "store": store,
                 "queue_depth": service.queue.depth if service.queue else None}
         return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -148,8 +155,6 @@ def _add_ui(app, static: Path) -> None:
     from fastapi.responses import FileResponse
     from fastapi.staticfiles import StaticFiles
 
-    from spinexr.service.problems import ApiError
-
     if static.is_dir():
         app.mount("/static", StaticFiles(directory=static), name="static")
 
@@ -162,6 +167,4 @@ def _add_ui(app, static: Path) -> None:
 
 
 def _version() -> str:
-    from spinexr import __version__
-
     return __version__

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from spinexr.service.deps import ServiceDep, Submitter
 from spinexr.service.problems import ApiError
 from spinexr.service.responses import AUTH, MULTIPART_FILE, SeedErrorResponse, errors
-from spinexr.service.routes import receive_upload
+from spinexr.service.routes import outcome_error, receive_upload
 
 router = APIRouter()
 
@@ -35,14 +35,14 @@ def seed_error(exc: ApiError) -> JSONResponse:
 async def upload(request: Request, svc: ServiceDep, who: Submitter):
     """Seed-compatible synchronous analysis of one upload."""
     try:
-        upload = await receive_upload(request, svc)
+        upload, hold = await receive_upload(request, svc, who)
         analysis_id, outcome = await svc.submit(upload, who.name,
-                                                svc.settings.explain_default, wait=True)
+                                                svc.settings.explain_default, wait=True,
+                                                hold=hold)
     except ApiError as exc:
         return seed_error(exc)
     if outcome.error is not None:
-        code, message, status = outcome.error
-        return seed_error(ApiError(status, code, message, analysis_id=analysis_id))
+        return seed_error(outcome_error(outcome, analysis_id))
     overlay = svc.store.rendition(analysis_id, "overlay.png")
     return seed_result(outcome.doc, analysis_id, upload.kind, overlay[1] if overlay else None)
 

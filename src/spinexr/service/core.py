@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import time
 import uuid
 from typing import Any
 
 from spinexr.analyze import Analyzer
 from spinexr.models.pack import resolve_packs
-from spinexr.service.auth import KeyVerifier, RateLimiter, retry_after
+from spinexr.errors import SpinexrError, StorageError
+from spinexr.service.auth import KeyVerifier, LoginThrottle, RateLimiter, retry_after
+from spinexr.service.inflight import Hold, InflightBytes
 from spinexr.service.jobs import Job, JobQueue, QueueFull, ShuttingDown
 from spinexr.service.observe import Metrics
 from spinexr.service.pipeline import Outcome, Runner
-from spinexr.service.problems import ApiError
+from spinexr.service.problems import ApiError, status_of_read_error
 from spinexr.service.settings import Settings
 from spinexr.service.store import Store
 
@@ -39,6 +42,9 @@ class Service:
         self.runner: Runner | None = None
         self.verifier: KeyVerifier | None = None
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.logins = LoginThrottle(settings.login_failures_per_minute)
+        self.inflight = InflightBytes(settings.max_inflight_bytes, self._wait_estimate)
+        self._holds: dict[str, Hold] = {}
         self.metrics = Metrics(queue_depth=lambda: self.queue.depth if self.queue else 0,
                                active=lambda: self.queue.active if self.queue else 0)
         self.stopping = False
@@ -48,19 +54,22 @@ class Service:
         """Open and migrate the store, load the models, recover interrupted work, start workers."""
         s = self.settings
         self.store = Store.open(s.db_url)
+        self.store.check_writable()
         self.verifier = KeyVerifier(self.store)
         if self.analyzer is None:
             self.analyzer = load_analyzer(s)
         self.runner = Runner(self.analyzer, self.store, s, self.metrics)
-        self.queue = JobQueue(self.runner, workers=s.workers, size=s.queue_size)
+        self.queue = JobQueue(self._run, workers=s.workers, size=s.queue_size)
         purged = self.store.purge(s.retention_days)
         recovery = self.store.recover()
         self.queue.start()
         for analysis_id in recovery.requeued:
-            row = self.store.get(analysis_id) or {}
+            row = self._audit_interrupted(analysis_id, "requeued")
             self.queue.requeue(Job(analysis_id, row.get("owner", ""),
                                    explain=_split(row.get("explain", "")),
                                    sha256=row.get("input_sha256", "")))
+        for analysis_id in recovery.failed:
+            self._audit_interrupted(analysis_id, "interrupted")
         log.info("service started", extra={"fields": {
             "pack": self.analyzer.info.name, "pack_version": self.analyzer.info.version,
             "workers": s.workers, "queue_size": s.queue_size, "purged": purged,
@@ -72,36 +81,106 @@ class Service:
         self.stopping = True
         if self.queue is not None:
             for job in self.queue.shutdown(timeout):
-                if self.store.input_of(job.id) is None:
-                    self.store.set_status(job.id, "failed", error=(
-                        "shutdown", "the service stopped before this analysis started; "
-                                    "submit the file again"))
-                else:
-                    self.store.set_status(job.id, "queued")
+                try:
+                    self._leave_queued(job)
+                except StorageError as exc:
+                    log.error("cannot record an analysis left at shutdown", extra={"fields": {
+                        "analysis": job.id, "reason": exc.reason}})
                 if job.future is not None and not job.future.done():
                     job.future.set_exception(ShuttingDown())
         if self.store is not None:
             self.store.close()
         log.info("service stopped")
 
+    def _leave_queued(self, job: Job) -> None:
+        """A job never started: queued again if its upload is stored, else failed (audited)."""
+        if self.store.input_of(job.id) is not None:
+            self.store.set_status(job.id, "queued")
+            return
+        self.store.set_status(job.id, "failed", error=(
+            "shutdown", "the service stopped before this analysis started; submit the file "
+                        "again"))
+        self.store.audit(job.owner, "analyze", "shutdown", analysis_id=job.id,
+                         sha256=job.sha256, pack_version=self.analyzer.info.version)
+
+    def _audit_interrupted(self, analysis_id: str, outcome: str) -> dict[str, Any]:
+        """Audit an analysis a crash interrupted (``requeued`` or ``interrupted``); its row."""
+        row = self.store.get(analysis_id) or {}
+        self.store.audit(row.get("owner", ""), "analyze", outcome, analysis_id=analysis_id,
+                         sha256=row.get("input_sha256"), pack_version=row.get("pack_version"))
+        return row
+
+    def _run(self, job: Job) -> Outcome:
+        """Run ``job`` (in a worker thread). An outcome spoiled by a storage fault is told to a
+        waiting caller as 503 ``storage_unavailable``, not as an internal error."""
+        started = time.monotonic()
+        future, job.future = job.future, None
+        try:
+            outcome = self.runner(job)
+        finally:
+            hold = self._holds.pop(job.id, None)
+            if hold is not None:
+                hold.release()
+        if outcome.error and outcome.error[2] >= 500 and self.store.last_fault >= started:
+            outcome = Outcome("failed", error=(
+                "storage_unavailable", f"analysis {job.id} ran but the service cannot use its "
+                "database right now; retry later", 503))
+        if future is not None and not future.done():
+            future.set_result(outcome)
+        return outcome
+
+    def _wait_estimate(self) -> float:
+        """Seconds until the queue has room again (Retry-After of in-flight byte refusals)."""
+        return self.queue.estimate_wait() if self.queue is not None else 1.0
+
+    def store_writable(self) -> bool:
+        """Whether the store takes a write now (the readiness probe); logs why not."""
+        if self.store is None:
+            return False
+        try:
+            self.store.check_writable()
+        except StorageError as exc:
+            log.warning("the store takes no writes", extra={"fields": {"reason": exc.reason}})
+            return False
+        return True
+
     @property
     def ready(self) -> bool:
+        """Started, models loaded, not stopping (the store is checked by :meth:`store_writable`)."""
         return (not self.stopping and self.analyzer is not None and self.store is not None
-                and self.queue is not None and self.store.ping())
+                and self.queue is not None)
 
     # ------------------------------------------------------------ work
-    async def submit(self, upload, owner: str, explain: tuple[str, ...], *, wait: bool
-                     ) -> tuple[str, Outcome | None]:
-        """Queue an upload; with ``wait`` return its outcome, else ``None`` at once.
+    async def submit(self, upload, owner: str, explain: tuple[str, ...], *, wait: bool,
+                     hold: Hold | None = None) -> tuple[str, Outcome | None]:
+        """Queue an upload; with ``wait`` return its outcome, else ``None`` at once. ``hold``
+        (the upload's in-flight bytes) is released when the analysis ends or is refused.
 
         Raises:
             ApiError: 429 when the queue is full, 503 when shutting down.
         """
+        analysis_id = uuid.uuid4().hex
+        future: concurrent.futures.Future | None = concurrent.futures.Future() if wait else None
+        try:
+            await self._enqueue(analysis_id, upload, owner, explain, wait, future, hold)
+        except BaseException:
+            if hold is not None:
+                self._holds.pop(analysis_id, None)
+                hold.release()
+            raise
+        if future is None:
+            return analysis_id, None
+        try:
+            return analysis_id, await asyncio.wrap_future(future)
+        except ShuttingDown:
+            raise _unavailable() from None
+
+    async def _enqueue(self, analysis_id: str, upload, owner: str, explain: tuple[str, ...],
+                       wait: bool, future, hold: Hold | None) -> None:
         from starlette.concurrency import run_in_threadpool
 
         if self.stopping:
             raise _unavailable()
-        analysis_id = uuid.uuid4().hex
         keep = (not wait) or self.settings.store_inputs
         info = self.analyzer.info
         await run_in_threadpool(
@@ -109,8 +188,9 @@ class Service:
             size=len(upload.data), pack_name=info.name, pack_version=info.version,
             explain=",".join(explain), data=upload.data if keep else None,
             filename=upload.filename)
-        future: concurrent.futures.Future | None = concurrent.futures.Future() if wait else None
         job = Job(analysis_id, owner, upload.data, upload.filename, explain, upload.sha256, future)
+        if hold is not None:
+            self._holds[analysis_id] = hold     # before the worker can finish and release it
         try:
             self.queue.submit(job)
         except (QueueFull, ShuttingDown) as exc:
@@ -121,12 +201,19 @@ class Service:
             raise ApiError(429, "queue_full", f"{upload.label} was not queued: "
                            f"{self.settings.queue_size} analyses are waiting already; retry "
                            "later", {"Retry-After": retry_after(exc.retry_after)}) from None
-        if future is None:
-            return analysis_id, None
+
+    def precheck(self, upload, owner: str) -> None:
+        """Refuse an upload not worth a worker's time (:func:`spinexr.io.precheck.precheck`):
+        4xx with the reader's code, audited, before anything is queued."""
+        from spinexr.io.precheck import precheck
+
         try:
-            return analysis_id, await asyncio.wrap_future(future)
-        except ShuttingDown:
-            raise _unavailable() from None
+            precheck(upload.data, upload.label, max_pixels=self.settings.max_pixels)
+        except SpinexrError as exc:
+            self.metrics.rejected.labels(reason="precheck").inc()
+            self.store.audit(owner, "analyze", exc.code, sha256=upload.sha256,
+                             pack_version=self.analyzer.info.version)
+            raise ApiError(status_of_read_error(exc), exc.code, str(exc)) from None
 
     def _discard(self, analysis_id: str, owner: str, sha256: str, exc: Exception) -> None:
         """Forget an analysis whose id was never given out (the queue refused it)."""

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
-from spinexr.service.auth import DEV_PRINCIPAL, Principal, retry_after
+from spinexr.service.auth import DEV_PRINCIPAL, Principal, key_id_of, retry_after
 from spinexr.service.core import Service
 from spinexr.service.problems import ApiError
 
@@ -29,11 +29,13 @@ def get_principal(request: Request, svc: ServiceDep,
     """The caller: from ``Authorization: Bearer <key>``, or the dev admin when auth is off.
 
     Raises:
-        ApiError: 401 without a valid key, 429 over the key's rate limit.
+        ApiError: 401 without a valid key, 429 over the key's rate limit or after too many
+            failed logins for the key id or from the client address.
     """
+    address = request.client.host if request.client else "-"
     if not svc.settings.auth_required:
         who = DEV_PRINCIPAL
-        bucket = f"ip:{request.client.host if request.client else '-'}"
+        bucket = f"ip:{address}"
     else:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -42,11 +44,8 @@ def get_principal(request: Request, svc: ServiceDep,
                            "'Authorization: Bearer <key>' (create one with "
                            "'spinexr keys create NAME --role submit')",
                            {"WWW-Authenticate": "Bearer"})
-        found = svc.verifier.principal(token)
-        if found is None:
-            raise ApiError(401, "invalid_key", "the API key is unknown, malformed or revoked",
-                           {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        who, bucket = found, f"key:{found.name}"
+        who = _login(svc, token, address)
+        bucket = f"key:{who.name}"
     wait = svc.limiter.take(bucket)
     if wait:
         svc.metrics.rejected.labels(reason="rate_limited").inc()
@@ -54,6 +53,27 @@ def get_principal(request: Request, svc: ServiceDep,
                        "requests a minute for this key; slow down",
                        {"Retry-After": retry_after(wait)})
     return who
+
+
+def _login(svc: Service, token: str, address: str) -> Principal:
+    """The key's principal; failed logins are throttled per key id and per client address
+    (a key this process verified before is let through without scrypt or throttle)."""
+    found = svc.verifier.remembered(token)
+    if found is not None:
+        return found
+    key_id = key_id_of(token.strip())
+    wait = svc.logins.wait(key_id, address)
+    if wait:
+        svc.metrics.rejected.labels(reason="failed_logins").inc()
+        raise ApiError(429, "too_many_failed_logins", "too many failed logins for this key or "
+                       "from this address; wait before trying again",
+                       {"Retry-After": retry_after(wait)})
+    found = svc.verifier.principal(token)
+    if found is None:
+        svc.logins.failed(key_id, address)
+        raise ApiError(401, "invalid_key", "the API key is unknown, malformed or revoked",
+                       {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return found
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

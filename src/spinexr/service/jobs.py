@@ -57,6 +57,7 @@ class JobQueue:
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._active = 0
+        self._running: dict[str, float] = {}           # id -> monotonic start
         self._seconds = collections.deque(maxlen=20)   # recent job durations
 
     def start(self) -> None:
@@ -102,6 +103,36 @@ class JobQueue:
         per_job = (sum(self._seconds) / len(self._seconds)) if self._seconds else 1.0
         return max(1.0, per_job * (len(self._items) + self._active) / max(1, self.workers))
 
+    def estimate_wait(self) -> float:
+        """Seconds until the jobs queued and running now are done (at least 1)."""
+        with self._cond:
+            return self._estimate()
+
+    def mean_seconds(self) -> float | None:
+        """Mean duration of the last (up to 20) jobs; ``None`` before the first has finished."""
+        with self._cond:
+            return sum(self._seconds) / len(self._seconds) if self._seconds else None
+
+    def position(self, job_id: str) -> tuple[int, float | None] | None:
+        """``(queue_position, estimated_wait_s)`` of a job this queue holds, else ``None``.
+
+        ``queue_position`` is 0 while the job runs and k >= 1 for the k-th in line;
+        ``estimated_wait_s`` the seconds until its result, from the mean of recent job
+        durations (``None`` until one has finished): for the k-th in line,
+        ``mean x ((k - 1 + running) / workers + 1)``; while running, the mean less the time
+        it has run (at least 0).
+        """
+        with self._cond:
+            mean = sum(self._seconds) / len(self._seconds) if self._seconds else None
+            if job_id in self._running:
+                elapsed = time.monotonic() - self._running[job_id]
+                return 0, None if mean is None else round(max(0.0, mean - elapsed), 1)
+            for k, job in enumerate(self._items, start=1):
+                if job.id == job_id:
+                    ahead = (k - 1 + self._active) / max(1, self.workers)
+                    return k, None if mean is None else round(mean * (ahead + 1), 1)
+        return None
+
     def _loop(self) -> None:
         while True:
             with self._cond:
@@ -111,6 +142,7 @@ class JobQueue:
                     return
                 job = self._items.popleft()
                 self._active += 1
+                self._running[job.id] = time.monotonic()
             t0 = time.perf_counter()
             try:
                 self.run(job)
@@ -119,6 +151,7 @@ class JobQueue:
             finally:
                 with self._cond:
                     self._active -= 1
+                    self._running.pop(job.id, None)
                     self._seconds.append(time.perf_counter() - t0)
                     self._cond.notify_all()
 

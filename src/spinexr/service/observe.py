@@ -2,8 +2,11 @@
 
 :class:`ServiceMiddleware` wraps the whole ASGI app: it times each request, counts it by route
 template (never the raw path, which holds ids) and status, adds the security headers and logs
-one JSON line with the request id, route, status, size and milliseconds. Nothing that could
-identify a patient is logged: no file names, no DICOM attributes, no query strings.
+one JSON line with the request id, route, status, size and milliseconds. It also answers any
+exception the handlers left unhandled (500, logged with its traceback, with the security
+headers) and counts a client that went away before its request was read as 499, with one log
+line. Nothing that could identify a patient is logged: no file names, no DICOM attributes, no
+query strings.
 """
 from __future__ import annotations
 
@@ -56,11 +59,18 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-class ServiceMiddleware:
-    """Pure ASGI middleware: timing, metrics, security headers, access log."""
+#: The status counted (nginx's convention) for a client that disconnected mid-request.
+CLIENT_CLOSED = 499
 
-    def __init__(self, app, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
+
+class ServiceMiddleware:
+    """Pure ASGI middleware: timing, metrics, security headers, access log, last-resort 500.
+
+    ``answer(path, ApiError)`` builds the error response (the seed's shape on ``/upload``).
+    """
+
+    def __init__(self, app, metrics: Metrics, answer=None) -> None:
+        self.app, self.metrics, self.answer = app, metrics, answer
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -68,12 +78,12 @@ class ServiceMiddleware:
             return
         t0 = time.perf_counter()
         rid = uuid.uuid4().hex[:16]
-        state = {"status": 500, "bytes": 0}
+        state = {"status": 500, "bytes": 0, "started": False}
         path = scope.get("path", "")
 
         async def send_wrapper(message) -> None:
             if message["type"] == "http.response.start":
-                state["status"] = message["status"]
+                state["status"], state["started"] = message["status"], True
                 _add_headers(message, rid, uncached=not path.startswith(_UNCACHED_PREFIXES))
             elif message["type"] == "http.response.body":
                 state["bytes"] += len(message.get("body", b""))
@@ -81,8 +91,27 @@ class ServiceMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:  # noqa: BLE001 - the last resort: nothing may escape unlogged
+            await self._failed(exc, scope, receive, send_wrapper, state, rid)
         finally:
             self._record(scope, state, time.perf_counter() - t0, rid)
+
+    async def _failed(self, exc, scope, receive, send, state, rid: str) -> None:
+        from starlette.requests import ClientDisconnect
+
+        fields = {"request": rid, "route": _route(scope)}
+        if isinstance(exc, ClientDisconnect):
+            state["status"] = CLIENT_CLOSED
+            log.info("client disconnected before its request was read", extra={"fields": fields})
+            return
+        log.error("unhandled error", exc_info=exc, extra={"fields": fields})
+        if state["started"] or self.answer is None:
+            return                    # too late for an answer: the server closes the connection
+        from spinexr.service.problems import ApiError
+
+        response = self.answer(scope.get("path", ""), ApiError(
+            500, "internal_error", f"internal error; it has been logged under request {rid}"))
+        await response(scope, receive, send)
 
     def _record(self, scope, state, seconds: float, rid: str) -> None:
         route = _route(scope)

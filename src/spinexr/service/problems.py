@@ -6,7 +6,7 @@ id, never the exception text).
 """
 from __future__ import annotations
 
-from spinexr.errors import ImageTooLargeError, NotAnImageError, SpinexrError
+from spinexr.errors import ImageTooLargeError, NotAnImageError, SpinexrError, StorageError
 
 
 class ApiError(Exception):
@@ -34,3 +34,14 @@ def status_of_read_error(exc: SpinexrError) -> int:
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
+
+
+#: Seconds a client is asked to wait before retrying after a storage fault.
+STORAGE_RETRY_AFTER_S = 30
+
+
+def storage_unavailable(exc: StorageError) -> ApiError:
+    """503 for a database that fails; the message gives the reason, not the server's paths."""
+    return ApiError(503, "storage_unavailable", f"the service cannot use its database right "
+                    f"now ({exc.reason}); retry later",
+                    {"Retry-After": str(STORAGE_RETRY_AFTER_S)})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 _DESCRIPTIONS = {
     400: "A body that cannot be parsed (JSON or multipart), or no file or an empty one",
@@ -21,12 +21,13 @@ _DESCRIPTIONS = {
     413: "The upload or the image is larger than the limits",
     415: "Not multipart/form-data, or the file is not DICOM, PNG, JPEG or TIFF",
     422: "Invalid parameters or body, or an image that cannot be read",
-    429: "Over the key's rate limit, or the queue is full (see Retry-After)",
+    429: "Over the key's rate limit, too many failed logins, too many upload bytes in flight "
+         "for the key, or the queue is full (see Retry-After)",
     500: "The analysis failed inside the service (logged under the request)",
-    503: "The service is shutting down",
+    503: "The service is shutting down, or its database cannot be used (see Retry-After)",
 }
-#: Statuses every route behind an API key can give.
-AUTH = (401, 429)
+#: Statuses every route behind an API key can give (the key is looked up in the database).
+AUTH = (401, 429, 503)
 
 
 class ErrorDetail(BaseModel):
@@ -53,12 +54,36 @@ class SeedErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-class Queued(BaseModel):
-    """``POST /v1/analyses?async=true``: the id and where to poll it."""
+class QueuePlace(BaseModel):
+    """Where a queued or running analysis stands."""
+
+    queue_position: int | None = Field(
+        None, description="0 while it runs, k >= 1 for the k-th analysis in line; null when "
+                          "the queue no longer holds it")
+    estimated_wait_s: float | None = Field(
+        None, description="seconds until the result is expected, from the mean duration of "
+                          "the last 20 analyses; null until one has finished")
+
+
+class Queued(QueuePlace):
+    """``POST /v1/analyses?async=true``: the id, where to poll it and its place in line."""
 
     id: str
     status: Literal["queued"]
     location: str
+
+
+class AnalysisStatus(QueuePlace):
+    """``GET /v1/analyses/{id}``: result.json's keys (once done) plus these; the queue fields
+    are present while the analysis is queued or running."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    status: Literal["queued", "running", "done", "failed", "refused"]
+    created: str
+    links: dict[str, str]
+    error: ErrorDetail | None = None
 
 
 class Readiness(BaseModel):

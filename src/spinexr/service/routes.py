@@ -8,11 +8,13 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from spinexr.service.auth import Principal, create_key
+from spinexr.service.auth import Principal, create_key, key_id_of
+from spinexr.service.inflight import Hold
 from spinexr.service.deps import Admin, PrincipalDep, Reader, ServiceDep, Submitter
-from spinexr.service.problems import ApiError, not_found
-from spinexr.service.responses import AUTH, MULTIPART_FILE, Queued, errors
+from spinexr.service.problems import STORAGE_RETRY_AFTER_S, ApiError, not_found
+from spinexr.service.responses import AUTH, MULTIPART_FILE, AnalysisStatus, Queued, errors
 from spinexr.service.tables import ROLES
+from spinexr.service.uploads import OVERHEAD as UPLOAD_OVERHEAD
 from spinexr.service.uploads import read_upload
 
 router = APIRouter(prefix="/v1")
@@ -38,10 +40,38 @@ def parse_explain(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     return methods
 
 
-async def receive_upload(request: Request, svc) -> Any:
-    return await read_upload(request.headers.get("content-type"),
-                             request.headers.get("content-length"), request.stream(),
-                             max_bytes=svc.settings.max_upload_bytes)
+async def receive_upload(request: Request, svc, who: Principal) -> tuple[Any, Hold]:
+    """The upload of ``request``, read within the caller's in-flight byte limit and checked
+    cheaply (:meth:`Service.precheck`) before anything is queued, and its hold on those bytes
+    (released by :meth:`Service.submit` when the analysis ends).
+
+    Raises:
+        ApiError: 429 over the in-flight limit, or what :func:`read_upload` and the precheck
+            refuse.
+    """
+    settings = svc.settings
+    hold = svc.inflight.hold(who.name if settings.auth_required
+                             else f"ip:{request.client.host if request.client else '-'}")
+    try:
+        hold.reserve(_declared_length(request.headers.get("content-length"), settings))
+        upload = await read_upload(request.headers.get("content-type"),
+                                   request.headers.get("content-length"),
+                                   hold.counted(request.stream()),
+                                   max_bytes=settings.max_upload_bytes)
+        hold.settle(len(upload.data))
+        await run_in_threadpool(svc.precheck, upload, who.name)
+    except BaseException:
+        hold.release()
+        raise
+    return upload, hold
+
+
+def _declared_length(raw: str | None, settings) -> int:
+    """The Content-Length to reserve up front (0 when absent, or too large to be read)."""
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        return 0
+    n = int(raw)
+    return n if n <= settings.max_upload_bytes + UPLOAD_OVERHEAD else 0
 
 
 #: Media types of the renditions (see :data:`spinexr.service.pipeline.MEDIA_TYPES`).
@@ -62,17 +92,35 @@ async def submit_analysis(request: Request, response: Response, svc: ServiceDep,
     """Analyse one uploaded file (multipart field ``file``). Waits for the result unless
     ``?async=true`` (202 with the id and a Location to poll)."""
     methods = parse_explain(explain, svc.settings.explain_default)
-    upload = await receive_upload(request, svc)
-    analysis_id, outcome = await svc.submit(upload, who.name, methods, wait=not run_async)
+    upload, hold = await receive_upload(request, svc, who)
+    analysis_id, outcome = await svc.submit(upload, who.name, methods, wait=not run_async,
+                                            hold=hold)
     location = f"/v1/analyses/{analysis_id}"
     response.headers["Location"] = location
     if outcome is None:
         response.status_code = 202
-        return {"id": analysis_id, "status": "queued", "location": location}
+        return {"id": analysis_id, "status": "queued", "location": location,
+                **queue_fields(svc, analysis_id)}
     if outcome.error is not None:
-        code, message, status = outcome.error
-        raise ApiError(status, code, message, {"Location": location}, analysis_id=analysis_id)
+        raise outcome_error(outcome, analysis_id, {"Location": location})
     return await run_in_threadpool(_view_of, svc, analysis_id)
+
+
+def outcome_error(outcome, analysis_id: str, headers: dict[str, str] | None = None) -> ApiError:
+    """The ApiError of a failed or refused outcome (503s say when to retry)."""
+    code, message, status = outcome.error
+    headers = dict(headers or {})
+    if status == 503:
+        headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
+    return ApiError(status, code, message, headers, analysis_id=analysis_id)
+
+
+def queue_fields(svc, analysis_id: str) -> dict:
+    """``queue_position`` and ``estimated_wait_s`` of a queued or running analysis (see
+    :meth:`~spinexr.service.jobs.JobQueue.position`); nulls when the queue does not hold it."""
+    place = svc.queue.position(analysis_id) if svc.queue is not None else None
+    position, wait = place if place is not None else (None, None)
+    return {"queue_position": position, "estimated_wait_s": wait}
 
 
 def _view_of(svc, analysis_id: str) -> dict:
@@ -96,13 +144,19 @@ def analysis_view(row: dict, names: list[str]) -> dict:
     return doc
 
 
-@router.get("/analyses/{analysis_id}", responses=errors(*AUTH, 403, 404, 422))
+@router.get("/analyses/{analysis_id}", response_model=None,
+            responses={200: {"model": AnalysisStatus, "description": "The analysis"},
+                       **errors(*AUTH, 403, 404, 422)})
 def get_analysis(analysis_id: str, svc: ServiceDep, who: Reader) -> dict:
-    """The analysis (``status`` queued/running/done/failed/refused)."""
+    """The analysis (``status`` queued/running/done/failed/refused); while it is queued or
+    running, its ``queue_position`` and ``estimated_wait_s``."""
     row = _visible(svc, who, analysis_id)
     svc.store.audit(who.name, "read", "ok", analysis_id=analysis_id,
                     sha256=row["input_sha256"], pack_version=row["pack_version"])
-    return analysis_view(row, svc.store.rendition_names(analysis_id))
+    view = analysis_view(row, svc.store.rendition_names(analysis_id))
+    if row["status"] in ("queued", "running"):
+        view.update(queue_fields(svc, analysis_id))
+    return view
 
 
 def _rendition(svc, who: Principal, analysis_id: str, name: str) -> Response:
@@ -150,15 +204,28 @@ def list_analyses(svc: ServiceDep, who: Reader,
                   cursor: str | None = None) -> dict:
     """Newest first; pass ``next_cursor`` back as ``cursor`` for the next page. ``submit`` keys
     see their own analyses only."""
-    if cursor is not None and not cursor.isdigit():
-        raise ApiError(422, "bad_cursor", f"cursor {cursor!r} is not one this service gave out")
-    rows, nxt = svc.store.history(limit=limit, cursor=int(cursor) if cursor else None,
+    rows, nxt = svc.store.history(limit=limit, cursor=_cursor(cursor),
                                   owner=None if who.can("read_all") else who.name)
+    svc.store.audit(who.name, "list", "ok")
     items = [{"id": r["id"], "created": _iso(r["created"]), "status": r["status"],
               "pack": {"name": r["pack_name"], "version": r["pack_version"]},
               "input_sha256": r["input_sha256"], "error_code": r["error_code"],
               "location": f"/v1/analyses/{r['id']}", **_verdict(r["result"])} for r in rows]
     return {"items": items, "next_cursor": str(nxt) if nxt is not None else None}
+
+
+#: Cursors are sequence numbers: SQLite and PostgreSQL integers stop at 2**63 - 1.
+_MAX_CURSOR = 2 ** 63 - 1
+
+
+def _cursor(raw: str | None) -> int | None:
+    """The sequence number a ``next_cursor`` holds; 422 for anything this service never gives."""
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= _MAX_CURSOR):
+        raise ApiError(422, "bad_cursor", f"cursor {raw[:40]!r} is not one this service gave "
+                       "out; pass back the next_cursor of the previous page")
+    return int(raw)
 
 
 def _verdict(result: dict | None) -> dict:
@@ -190,7 +257,7 @@ class KeyRequest(BaseModel):
 def post_key(body: KeyRequest, svc: ServiceDep, who: Admin) -> dict:
     """A new API key (admin only); the key is shown in this answer and never again."""
     key = create_key(svc.store, body.name, body.role)
-    svc.store.audit(who.name, "key_create", "ok")
+    svc.store.audit(who.name, "key_create", "ok", subject=key_id_of(key))
     return {"name": body.name, "role": body.role, "key": key}
 
 
@@ -202,9 +269,10 @@ def get_keys(svc: ServiceDep, who: Admin) -> dict:
 
 @router.delete("/keys/{name}", responses=errors(*AUTH, 403, 404, 422))
 def delete_key(name: str, svc: ServiceDep, who: Admin) -> dict:
-    if not svc.store.revoke_key(name):
+    key_id = svc.store.revoke_key(name)
+    if key_id is None:
         raise not_found(f"active key {name!r}")
-    svc.store.audit(who.name, "key_revoke", "ok")
+    svc.store.audit(who.name, "key_revoke", "ok", subject=key_id)
     return {"name": name, "revoked": True}
 
 

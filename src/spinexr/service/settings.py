@@ -28,6 +28,10 @@ class Settings:
         max_pixels: rows x columns x frames limit passed to the reader (decompression bombs).
         workers: analysis threads; queue_size: jobs waiting beyond those running.
         rate_limit_per_minute: requests per API key per minute (0 disables the limit).
+        login_failures_per_minute: failed logins allowed per key id and per client address
+            a minute, in bursts up to that many, before 429 (0 disables the throttle).
+        max_inflight_bytes: upload bytes one key (one client address in dev mode) may have
+            in the service at once, read or waiting for a worker; more is 429 (0: no limit).
         cors_origins: origins allowed to call the API from a browser (none by default).
         auth_required: ``False`` only in the dev mode ``SPINEXR_AUTH=off`` (every caller is
             an admin called ``dev``); never expose that to a network.
@@ -46,6 +50,8 @@ class Settings:
     workers: int = 1
     queue_size: int = 16
     rate_limit_per_minute: int = 120
+    login_failures_per_minute: int = 10
+    max_inflight_bytes: int = 256 * MIB
     cors_origins: tuple[str, ...] = ()
     auth_required: bool = True
     retention_days: int = 30
@@ -56,9 +62,15 @@ class Settings:
         for name in ("max_upload_bytes", "max_pixels", "workers", "queue_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)!r}", name)
-        for name in ("rate_limit_per_minute", "retention_days"):
+        for name in ("rate_limit_per_minute", "retention_days", "login_failures_per_minute",
+                     "max_inflight_bytes"):
             if int(getattr(self, name)) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)!r}", name)
+        if 0 < self.max_inflight_bytes < self.max_upload_bytes:
+            raise ConfigError(f"max_inflight_bytes ({self.max_inflight_bytes:,}) must be 0 or at "
+                              f"least max_upload_bytes ({self.max_upload_bytes:,}), or no "
+                              "upload of the largest size could ever be taken",
+                              "SPINEXR_MAX_INFLIGHT_BYTES")
         if any(o == "*" for o in self.cors_origins):
             raise ConfigError("CORS origin '*' is not allowed for a service holding patient "
                               "data; list the exact origins", "SPINEXR_CORS_ORIGINS")
@@ -126,6 +138,8 @@ ENV_VARS = {
     "workers": ("SPINEXR_WORKERS", int),
     "queue_size": ("SPINEXR_QUEUE_SIZE", int),
     "rate_limit_per_minute": ("SPINEXR_RATE_LIMIT", int),
+    "login_failures_per_minute": ("SPINEXR_LOGIN_FAILURES", int),
+    "max_inflight_bytes": ("SPINEXR_MAX_INFLIGHT_BYTES", int),
     "cors_origins": ("SPINEXR_CORS_ORIGINS", _list),
     "auth_required": ("SPINEXR_AUTH", _auth),
     "retention_days": ("SPINEXR_RETENTION_DAYS", int),

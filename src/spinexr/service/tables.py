@@ -68,4 +68,13 @@ audit = sa.Table(
     sa.Column("input_sha256", sa.String(64), nullable=True),
     sa.Column("pack_version", sa.String(64), nullable=True),
     sa.Column("outcome", sa.String(64), nullable=False),
+    # what the action was about when it is not an analysis: an API key's id (never a secret)
+    sa.Column("subject", sa.String(64), nullable=True),
+)
+
+#: One row, rewritten by the readiness probe and at start-up to prove the store takes writes.
+heartbeat = sa.Table(
+    "heartbeat", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("ts", sa.DateTime, nullable=False),
 )

@@ -124,13 +124,14 @@ async def read_upload(content_type: str | None, content_length: str | None,
     boundary = _boundary(content_type)
     if content_length and content_length.isdigit() and int(content_length) > max_bytes + OVERHEAD:
         raise too_large(max_bytes)
-    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser
 
     parts = _Parts(max_bytes)
-    parser = MultipartParser(boundary, parts.callbacks())
     total, sniffed = 0, None
     try:
+        # the parser refuses some boundaries itself (longer than 256 characters)
+        parser = MultipartParser(boundary, parts.callbacks())
         async for chunk in stream:
             total += len(chunk)
             if total > max_bytes + OVERHEAD:
@@ -141,7 +142,7 @@ async def read_upload(content_type: str | None, content_length: str | None,
         parser.finalize()
     except _TooLarge:
         raise too_large(max_bytes, _label(parts.filename)) from None
-    except MultipartParseError as exc:
+    except FormParserError as exc:
         raise ApiError(400, "bad_multipart", f"the multipart body cannot be parsed ({exc})") \
             from None
     return _finish(parts, sniffed)

@@ -62,8 +62,10 @@ export const analysisUrl = (id, name = "") =>
 export function uploadFile(file, explain, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    const query = explain.length ? `?explain=${explain.map(encodeURIComponent).join(",")}` : "";
-    xhr.open("POST", `/v1/analyses${query}`);
+    // Asynchronous: the answer (202) names the analysis and its place in the queue at once,
+    // and the page polls it, showing the place and the estimated wait, until it is done.
+    const query = explain.length ? `&explain=${explain.map(encodeURIComponent).join(",")}` : "";
+    xhr.open("POST", `/v1/analyses?async=true${query}`);
     for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.responseType = "json";

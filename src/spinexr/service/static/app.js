@@ -39,11 +39,31 @@ async function handleFile(file) {
   }
 }
 
+function ordinal(k) {
+  const teen = k % 100 >= 11 && k % 100 <= 13;
+  return `${k}${teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" })[k % 10] || "th"}`;
+}
+
+/** "Queued: 2nd in line, about 40 s" or "Analysing... about 5 s left", from the answer's
+ *  queue_position (0 running, k-th in line) and estimated_wait_s (null: no estimate yet). */
+function describeWait(r) {
+  const k = r.queue_position;
+  const s = typeof r.estimated_wait_s === "number"
+    ? Math.max(1, Math.round(r.estimated_wait_s)) : null;
+  if (typeof k === "number" && k >= 1) {
+    return `Queued: ${k === 1 ? "next" : ordinal(k)} in line, `
+      + (s === null ? "no estimate yet" : `about ${s} s`);
+  }
+  if (k === 0) return s === null ? "Analysing\u2026" : `Analysing\u2026 about ${s} s left`;
+  return `Analysing\u2026 (${r.status})`;
+}
+
 /** Poll an analysis submitted with ?async=true until it has a result. */
 async function waitUntilDone(result) {
   let r = result;
   for (let i = 0; r && PENDING.has(r.status) && !r.gate && i < 600; i += 1) {
-    setStatus(`Analysing\u2026 (${r.status})`);
+    setStatus(describeWait(r));
+    $("status").dataset.queuePosition = r.queue_position ?? "";
     await new Promise((ok) => { setTimeout(ok, 1000); });
     r = await getJson(analysisUrl(r.id));
   }
