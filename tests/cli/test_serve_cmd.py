@@ -48,3 +48,20 @@ def test_dev_mode_refuses_public_interfaces(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SPINEXR_AUTH", "off")
     assert main(["serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)]) == 2
     assert "loopback only" in capsys.readouterr().err
+
+
+def test_keys_options_are_accepted_after_the_action_too(tmp_path, capsys):
+    """``keys create NAME --data-dir DIR`` used to fail: the option was only accepted before
+    the action. Either place works now, and the audit rows name the key (never the secret)."""
+    assert main(["keys", "create", "bob", "--role", "read", "--data-dir", str(tmp_path)]) == 0
+    key = capsys.readouterr().out.strip()
+    assert main(["keys", "list", "--data-dir", str(tmp_path)]) == 0
+    assert "bob" in capsys.readouterr().out
+    assert main(["keys", "--data-dir", str(tmp_path), "revoke", "bob"]) == 0
+    from spinexr.service.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'spinexr.db'}")
+    rows = [(r["action"], r["subject"]) for r in store.audit_rows()]
+    store.close()
+    assert ("key_create", "bob") in rows and ("key_revoke", "bob") in rows
+    assert all(key not in str(r) for r in rows)

@@ -14,18 +14,25 @@ from spinexr.errors import ConfigError
 from spinexr.service import Settings
 
 
+DATA_DIR_HELP = "database folder (default $SPINEXR_DATA_DIR or ./spinexr-data)"
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("keys", help="create, list and revoke API keys of the web service",
                        description="Manage API keys. Roles: submit (upload, read own results), "
                                    "read (read every result), admin (everything).")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="database folder (default $SPINEXR_DATA_DIR or ./spinexr-data)")
+    p.add_argument("--data-dir", type=Path, default=None, help=DATA_DIR_HELP)
+    # --data-dir is accepted after the action too ("keys create NAME --data-dir DIR"); there
+    # its default is "not given", so it never overrides one given before the action
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=DATA_DIR_HELP)
     keys = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    create = keys.add_parser("create", help="create a key and print it once")
+    create = keys.add_parser("create", help="create a key and print it once", parents=[common])
     create.add_argument("name")
     create.add_argument("--role", required=True, choices=("submit", "read", "admin"))
-    keys.add_parser("list", help="list keys (names, roles, dates; never the keys)")
-    revoke = keys.add_parser("revoke", help="revoke a key at once")
+    keys.add_parser("list", help="list keys (names, roles, dates; never the keys)",
+                    parents=[common])
+    revoke = keys.add_parser("revoke", help="revoke a key at once", parents=[common])
     revoke.add_argument("name")
     p.set_defaults(run=run)
 
@@ -45,7 +52,7 @@ def _create(store, args) -> int:
     from spinexr.service.auth import create_key
 
     key = create_key(store, args.name, args.role)
-    store.audit("cli", "key_create", "ok")
+    store.audit("cli", "key_create", "ok", subject=args.name)
     print(key)
     print(f"key {args.name!r} ({args.role}) created; it is shown only now, store it safely",
           file=sys.stderr)
@@ -66,6 +73,6 @@ def _revoke(store, args) -> int:
     if not store.revoke_key(args.name):
         raise ConfigError(f"no active key called {args.name!r} ('spinexr keys list' shows them)",
                           "NAME")
-    store.audit("cli", "key_revoke", "ok")
+    store.audit("cli", "key_revoke", "ok", subject=args.name)
     print(f"key {args.name!r} revoked")
     return 0
