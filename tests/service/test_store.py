@@ -102,3 +102,11 @@ def test_keys_store_no_secret_and_revoke_once(store):
     with pytest.raises(ConfigError, match="exists already"):
         create_key(store, "alice", "read")
     assert store.revoke_key("alice") == key.split("_")[1] and store.revoke_key("alice") is None
+
+
+def test_an_analysis_keeps_the_region_it_was_asked_for(store):
+    """A requeued analysis (after a crash) is run with the region its submitter named."""
+    store.create_analysis(id="r1", owner="k", sha256="ab" * 32, size=3, pack_name="p",
+                          pack_version="1", region="cervical")
+    _add(store, "r2")
+    assert store.get("r1")["region"] == "cervical" and store.get("r2")["region"] == ""

@@ -67,7 +67,8 @@ class Service:
             row = self._audit_interrupted(analysis_id, "requeued")
             self.queue.requeue(Job(analysis_id, row.get("owner", ""),
                                    explain=_split(row.get("explain", "")),
-                                   sha256=row.get("input_sha256", "")))
+                                   sha256=row.get("input_sha256", ""),
+                                   region=row.get("region") or None))
         for analysis_id in recovery.failed:
             self._audit_interrupted(analysis_id, "interrupted")
         log.info("service started", extra={"fields": {
@@ -152,9 +153,11 @@ class Service:
 
     # ------------------------------------------------------------ work
     async def submit(self, upload, owner: str, explain: tuple[str, ...], *, wait: bool,
-                     hold: Hold | None = None) -> tuple[str, Outcome | None]:
+                     hold: Hold | None = None, region: str | None = None
+                     ) -> tuple[str, Outcome | None]:
         """Queue an upload; with ``wait`` return its outcome, else ``None`` at once. ``hold``
-        (the upload's in-flight bytes) is released when the analysis ends or is refused.
+        (the upload's in-flight bytes) is released when the analysis ends or is refused;
+        ``region`` names the spine region of an input whose header names none.
 
         Raises:
             ApiError: 429 when the queue is full, 503 when shutting down.
@@ -162,7 +165,8 @@ class Service:
         analysis_id = uuid.uuid4().hex
         future: concurrent.futures.Future | None = concurrent.futures.Future() if wait else None
         try:
-            await self._enqueue(analysis_id, upload, owner, explain, wait, future, hold)
+            await self._enqueue(analysis_id, upload, owner, explain, wait, future, hold,
+                                region)
         except BaseException:
             if hold is not None:
                 self._holds.pop(analysis_id, None)
@@ -176,7 +180,8 @@ class Service:
             raise _unavailable() from None
 
     async def _enqueue(self, analysis_id: str, upload, owner: str, explain: tuple[str, ...],
-                       wait: bool, future, hold: Hold | None) -> None:
+                       wait: bool, future, hold: Hold | None, region: str | None = None
+                       ) -> None:
         from starlette.concurrency import run_in_threadpool
 
         if self.stopping:
@@ -187,8 +192,9 @@ class Service:
             self.store.create_analysis, id=analysis_id, owner=owner, sha256=upload.sha256,
             size=len(upload.data), pack_name=info.name, pack_version=info.version,
             explain=",".join(explain), data=upload.data if keep else None,
-            filename=upload.filename)
-        job = Job(analysis_id, owner, upload.data, upload.filename, explain, upload.sha256, future)
+            filename=upload.filename, region=region or "")
+        job = Job(analysis_id, owner, upload.data, upload.filename, explain, upload.sha256, future,
+                  region=region)
         if hold is not None:
             self._holds[analysis_id] = hold     # before the worker can finish and release it
         try:

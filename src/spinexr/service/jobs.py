@@ -33,6 +33,7 @@ class Job:
     explain: tuple[str, ...] = ()
     sha256: str = ""
     future: concurrent.futures.Future | None = field(default=None, repr=False)
+    region: str | None = None
 
 
 class QueueFull(Exception):

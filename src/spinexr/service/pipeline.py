@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spinexr.errors import ImageTooLargeError, NotAnImageError
+from spinexr.errors import ImageTooLargeError, NotAnImageError, StorageError
 from spinexr.process import ProcessOptions, Processor, Source
 from spinexr.service.jobs import Job
 
@@ -46,6 +46,12 @@ class Runner:
         t0 = time.perf_counter()
         try:
             outcome = self._run(job)
+        except StorageError as exc:      # the database, not the analysis: one line, no stack
+            log.error("analysis not recorded: storage unavailable", extra={"fields": {
+                "analysis": job.id, "reason": exc.reason}})
+            outcome = Outcome("failed", error=(
+                "storage_unavailable", f"analysis {job.id} cannot be recorded: the service "
+                "cannot use its database right now; retry later", 503))
         except Exception:
             log.exception("analysis failed", extra={"fields": {"analysis": job.id}})
             outcome = Outcome("failed", error=(
@@ -88,7 +94,7 @@ class Runner:
 
     def _analyse(self, job: Job, data: bytes, filename: str, label: str):
         options = ProcessOptions(explain=tuple(job.explain),
-                                 region=getattr(job, "region", None) or None)
+                                 region=job.region)
         t0 = time.perf_counter()
         with self.lock:
             done = self.processor.process([Source(data=data, name=label)], options)[0]

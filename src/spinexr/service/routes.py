@@ -26,6 +26,20 @@ REPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
               "frame-ancestors 'self'; sandbox")
 
 
+#: The spine regions a submitter may name (``spinexr analyze --region``).
+REGIONS = ("cervical", "thoracic", "lumbar", "whole")
+
+
+def parse_region(raw: str | None) -> str | None:
+    """``raw`` (query parameter or form field) as a region, ``None`` when not given."""
+    value = (raw or "").strip().lower()
+    if not value:
+        return None
+    if value not in REGIONS:
+        raise ApiError(422, "unknown_region", f"region={raw!r}: use one of {', '.join(REGIONS)}")
+    return value
+
+
 def parse_explain(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     """``"gradcam,ig"`` -> ``("gradcam", "ig")``; unknown methods are a 422."""
     from spinexr.explain import METHODS
@@ -88,13 +102,21 @@ _SUBMIT_RESPONSES = {
              openapi_extra=MULTIPART_FILE)
 async def submit_analysis(request: Request, response: Response, svc: ServiceDep, who: Submitter,
                           run_async: Annotated[bool, Query(alias="async")] = False,
-                          explain: str | None = None) -> dict:
+                          explain: str | None = None, region: str | None = None) -> dict:
     """Analyse one uploaded file (multipart field ``file``). Waits for the result unless
-    ``?async=true`` (202 with the id and a Location to poll)."""
+    ``?async=true`` (202 with the id and a Location to poll). ``region`` (query parameter or
+    form field: cervical, thoracic, lumbar, whole) names the spine region of an input whose
+    header names none, e.g. a PNG."""
     methods = parse_explain(explain, svc.settings.explain_default)
+    parse_region(region)
     upload, hold = await receive_upload(request, svc, who)
+    try:
+        chosen = parse_region(region or upload.fields.get("region"))
+    except ApiError:
+        hold.release()
+        raise
     analysis_id, outcome = await svc.submit(upload, who.name, methods, wait=not run_async,
-                                            hold=hold)
+                                            hold=hold, region=chosen)
     location = f"/v1/analyses/{analysis_id}"
     response.headers["Location"] = location
     if outcome is None:

@@ -189,13 +189,15 @@ class Store:
     @_guarded
     def create_analysis(self, *, id: str, owner: str, sha256: str, size: int, pack_name: str,
                         pack_version: str, explain: str = "", data: bytes | None = None,
-                        filename: str = "") -> None:
-        """A new ``queued`` analysis; ``data`` (the upload) is stored when given."""
+                        filename: str = "", region: str = "") -> None:
+        """A new ``queued`` analysis; ``data`` (the upload) is stored when given; ``region``
+        the spine region the submitter named for an input without a body part."""
         now = utcnow()
         with self.engine.begin() as conn:
             conn.execute(analyses.insert().values(
                 id=id, created=now, updated=now, status="queued", owner=owner,
-                input_sha256=sha256, input_size=size, explain=explain, pack_name=pack_name,
+                input_sha256=sha256, input_size=size, explain=explain, region=region,
+                pack_name=pack_name,
                 pack_version=pack_version))
             if data is not None:
                 conn.execute(inputs.insert().values(analysis_id=id, data=data,

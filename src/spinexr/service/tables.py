@@ -21,6 +21,7 @@ analyses = sa.Table(
     sa.Column("input_sha256", sa.String(64), nullable=False),
     sa.Column("input_size", sa.BigInteger, nullable=False),
     sa.Column("explain", sa.String(64), nullable=False, server_default=""),
+    sa.Column("region", sa.String(16), nullable=False, server_default=""),
     sa.Column("pack_name", sa.String(128), nullable=False),
     sa.Column("pack_version", sa.String(64), nullable=False),
     sa.Column("result", sa.JSON, nullable=True),

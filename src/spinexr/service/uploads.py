@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
-from typing import AsyncIterator
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Mapping
 
 from spinexr.io.reader import sniff
 from spinexr.service.problems import ApiError
@@ -29,6 +29,7 @@ class Upload:
     filename: str
     kind: str
     sha256: str
+    fields: Mapping[str, str] = field(default_factory=dict)   # small text fields (region)
 
     @property
     def label(self) -> str:
@@ -42,8 +43,13 @@ def clean_filename(raw: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f]", "", base)[:255]
 
 
+#: Text fields of an upload form besides the file, and the longest value each may have.
+TEXT_FIELDS = {"region": 16}
+
+
 class _Parts:
-    """python-multipart callbacks that keep the first part named ``file``."""
+    """python-multipart callbacks that keep the first part named ``file`` and the small text
+    fields of :data:`TEXT_FIELDS`."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -56,6 +62,8 @@ class _Parts:
         self.filename = ""
         self.chunks: list[bytes] = []
         self.size = 0
+        self.field: str | None = None
+        self.fields: dict[str, bytes] = {}
 
     def callbacks(self) -> dict:
         return {"on_part_begin": self._begin, "on_part_data": self._data,
@@ -81,12 +89,21 @@ class _Parts:
         from python_multipart.multipart import parse_options_header
 
         _, options = parse_options_header(self.disposition)
-        self.in_file = (not self.done and options.get(b"name") == FIELD.encode())
+        name = options.get(b"name", b"").decode("latin-1")
+        self.in_file = (not self.done and name == FIELD)
+        self.field = name if name in TEXT_FIELDS and not self.in_file else None
         if self.in_file:
             self.found = True
             self.filename = clean_filename(options.get(b"filename", b"").decode("utf-8", "replace"))
 
     def _data(self, data: bytes, start: int, end: int) -> None:
+        if self.field is not None:
+            value = self.fields.get(self.field, b"") + data[start:end]
+            if len(value) > TEXT_FIELDS[self.field]:
+                raise ApiError(422, "bad_field", f"form field {self.field!r} is longer than "
+                               f"{TEXT_FIELDS[self.field]} characters")
+            self.fields[self.field] = value
+            return
         if not self.in_file:
             return
         self.size += end - start
@@ -95,6 +112,7 @@ class _Parts:
         self.chunks.append(data[start:end])
 
     def _end(self) -> None:
+        self.field = None
         if self.in_file:
             self.in_file, self.done = False, True
 
@@ -156,7 +174,8 @@ def _finish(parts: _Parts, sniffed: str | None) -> Upload:
         raise ApiError(400, "empty_upload", f"{_label(parts.filename)} is empty (0 bytes)")
     data = b"".join(parts.chunks)
     kind = sniffed or _sniff(data[:SNIFF_BYTES], parts.filename)
-    return Upload(data, parts.filename, kind, hashlib.sha256(data).hexdigest())
+    return Upload(data, parts.filename, kind, hashlib.sha256(data).hexdigest(),
+                  {k: v.decode("utf-8", "replace").strip() for k, v in parts.fields.items()})
 
 
 def _label(filename: str) -> str:
