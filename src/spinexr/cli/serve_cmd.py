@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from spinexr.service.core import load_analyzer
+    from spinexr.service.server import guarded_protocol
     from spinexr.service.store import check_database
 
     settings = Settings.from_env(data_dir=args.data_dir, pack_dir=args.pack,
@@ -60,5 +61,6 @@ def run(args: argparse.Namespace) -> int:
     analyzer = load_analyzer(settings)
     uvicorn.run(create_app(settings, analyzer), host=args.host, port=args.port,
                 log_level=args.log_level.lower(), access_log=False,
-                timeout_graceful_shutdown=60, server_header=False)
+                timeout_graceful_shutdown=60, server_header=False,
+                http=guarded_protocol(settings.request_timeout_s))
     return 0

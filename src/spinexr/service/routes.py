@@ -1,6 +1,7 @@
 """``/v1`` routes: analyses (submit, result, renditions, history), models and API keys."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -28,6 +29,20 @@ REPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
 
 #: The spine regions a submitter may name (``spinexr analyze --region``).
 REGIONS = ("cervical", "thoracic", "lumbar", "whole")
+
+
+async def _idle_limited(stream, seconds: float):
+    """``stream``'s chunks, or 408 when no chunk comes for ``seconds`` (a stalled upload)."""
+    chunks = stream.__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), seconds)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise ApiError(408, "request_timeout", f"the upload sent nothing for {seconds:g} s; "
+                           "send it again", {"Connection": "close"}) from None
+        yield chunk
 
 
 def parse_region(raw: str | None) -> str | None:
@@ -70,7 +85,8 @@ async def receive_upload(request: Request, svc, who: Principal) -> tuple[Any, Ho
         hold.reserve(_declared_length(request.headers.get("content-length"), settings))
         upload = await read_upload(request.headers.get("content-type"),
                                    request.headers.get("content-length"),
-                                   hold.counted(request.stream()),
+                                   hold.counted(_idle_limited(request.stream(),
+                                                              settings.request_timeout_s)),
                                    max_bytes=settings.max_upload_bytes)
         hold.settle(len(upload.data))
         await run_in_threadpool(svc.precheck, upload, who.name)

@@ -39,6 +39,9 @@ class Settings:
         store_inputs: keep uploaded files after analysis (they are kept only while queued
             otherwise, so that queued work survives a restart).
         explain_default: explanation methods run when a request names none.
+        request_timeout_s: a connection that has not sent its request headers, or an upload
+            that sends nothing, for this long is closed (408): stalled clients must not hold
+            the server's connections.
     """
 
     data_dir: Path = Path("spinexr-data")
@@ -57,6 +60,7 @@ class Settings:
     retention_days: int = 30
     store_inputs: bool = False
     explain_default: tuple[str, ...] = field(default_factory=tuple)
+    request_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_pixels", "workers", "queue_size"):
@@ -71,6 +75,9 @@ class Settings:
                               f"least max_upload_bytes ({self.max_upload_bytes:,}), or no "
                               "upload of the largest size could ever be taken",
                               "SPINEXR_MAX_INFLIGHT_BYTES")
+        if not 0 < float(self.request_timeout_s) <= 3600:
+            raise ConfigError(f"request_timeout_s must be in (0, 3600] seconds, got "
+                              f"{self.request_timeout_s!r}", "SPINEXR_REQUEST_TIMEOUT")
         if any(o == "*" for o in self.cors_origins):
             raise ConfigError("CORS origin '*' is not allowed for a service holding patient "
                               "data; list the exact origins", "SPINEXR_CORS_ORIGINS")
@@ -145,4 +152,5 @@ ENV_VARS = {
     "retention_days": ("SPINEXR_RETENTION_DAYS", int),
     "store_inputs": ("SPINEXR_STORE_INPUTS", _bool),
     "explain_default": ("SPINEXR_EXPLAIN", _list),
+    "request_timeout_s": ("SPINEXR_REQUEST_TIMEOUT", float),
 }
