@@ -18,8 +18,9 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin spinexr \
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
-# The postgres extra is the PostgreSQL driver (SPINEXR_DATABASE_URL=postgresql+psycopg://...).
-RUN pip install ".[ml,serve,postgres]"
+# The postgres extra is the PostgreSQL driver (SPINEXR_DATABASE_URL=postgresql+psycopg://...);
+# the pacs extra the DICOM node (spinexr pacs listen).
+RUN pip install ".[ml,serve,pacs,postgres]"
 COPY models ./models
 
 USER spinexr

@@ -17,7 +17,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (spinexr needs Python 3.11)"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -e '.[ml,serve,batch,dev]'
+	$(PY) -m pip install --quiet -e '.[ml,serve,batch,pacs,dev]'
 	@$(MAKE) --no-print-directory browser
 	@$(MAKE) --no-print-directory dicom-tools
 	@touch $@
@@ -32,13 +32,14 @@ browser:
 	  echo "note: no chromium; the browser UI test will be skipped"
 
 # The DICOM validity tests (tests/report/test_dicom_validity.py) run dicom3tools' dciodvfy and
-# dcmtk's dsrdump and dcmpschk. Best effort: Debian's packages are installed with apt-get when we
-# are root (apt-get update first if the package lists are stale); otherwise those tests skip and
-# this says why.
-DICOM_TOOLS_MISSING = $(strip $(foreach t,dciodvfy dsrdump dcmpschk,\
+# dcmtk's dsrdump and dcmpschk; the DICOM node tests (tests/pacs) use dcmtk's storescu, storescp
+# and echoscu as a third-party modality and PACS. Best effort: Debian's packages are installed
+# with apt-get when we are root (apt-get update first if the package lists are stale); otherwise
+# those tests skip and this says why.
+DICOM_TOOLS_MISSING = $(strip $(foreach t,dciodvfy dsrdump dcmpschk storescu storescp echoscu,\
                         $(if $(shell command -v $(t)),,$(t))))
 DICOM_TOOLS_APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dicom3tools dcmtk
-DICOM_TOOLS_SKIP := the DICOM validity tests will be skipped
+DICOM_TOOLS_SKIP := the DICOM validity and DCMTK interoperability tests will be skipped
 dicom-tools:
 	@if [ -z "$(DICOM_TOOLS_MISSING)" ]; then :; \
 	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
