@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, analyzer=None, *, static_dir: P
     ``analyze_batch``, ``info`` and ``config``); default: loaded from ``settings.pack_dir``."""
     from fastapi import FastAPI
 
-    from spinexr.service import compat, routes
+    from spinexr.service import compat, dicomweb, routes
     from spinexr.service.core import Service
 
     settings = settings or Settings.from_env()
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, analyzer=None, *, static_dir: P
     _add_handlers(app)
     app.include_router(routes.router)
     app.include_router(compat.router)
+    app.include_router(dicomweb.router)
     _add_ops_routes(app)
     _add_ui(app, static_dir or STATIC)
     if settings.cors_origins:

@@ -264,6 +264,20 @@ class Store:
         return (bytes(row[0]), row[1]) if row else None
 
     @_guarded
+    def analyses_of_study(self, study_uid: str, *, owner: str | None = None,
+                          limit: int = 1000) -> list[dict[str, Any]]:
+        """Finished analyses whose source is in the study ``study_uid`` (``source.
+        study_instance_uid`` of the stored result), oldest first (DICOMweb's QIDO/WADO)."""
+        study = analyses.c.result["source"]["study_instance_uid"].as_string()
+        query = (sa.select(analyses.c.id, analyses.c.owner, analyses.c.status)
+                 .where(study == study_uid, analyses.c.status.notin_(PENDING))
+                 .order_by(analyses.c.seq).limit(limit))
+        if owner is not None:
+            query = query.where(analyses.c.owner == owner)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    @_guarded
     def history(self, *, limit: int, cursor: int | None = None,
                 owner: str | None = None) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first; returns the rows and the cursor of the next page (``None``: last)."""
