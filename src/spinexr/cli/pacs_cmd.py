@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                           "pip install 'spinexr[pacs]'") from None
     from spinexr.analyze import Analyzer
     from spinexr.models.pack import resolve_packs
+    from spinexr.models.threads import apply_thread_plan, plan_threads
     from spinexr.pacs.node import Node
     from spinexr.process import Processor
     from spinexr.service import Settings
@@ -109,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args, Path(settings.data_dir))
     configure_logging(args.log_level)
     _log_node(args.log_level)
+    apply_thread_plan(plan_threads(1, decode_workers=0))   # one analysis worker, as analyze
     pack, vert = resolve_packs(args.pack, args.vertebrae)
     processor = Processor(Analyzer(pack, vertebrae_pack=vert))
     recorder, store = None, None

@@ -157,20 +157,27 @@ class DiskQueue:
 
     def claim_ready(self, window_s: float, limit: int,
                     now: float | None = None) -> list[Instance]:
-        """Claim (mark ``analysing``) the received images of the oldest study that is quiet:
-        whose last image arrived ``window_s`` seconds ago or more. Up to ``limit`` images."""
+        """Claim (mark ``analysing``) the received images of the quiet studies, those whose
+        last image arrived ``window_s`` seconds ago or more: oldest study first, whole studies
+        while they fit in ``limit`` images (a study larger than ``limit`` alone is cut)."""
         now = time.time() if now is None else now
         with self._lock:
-            row = self._db.execute(
-                "SELECT study_uid FROM instances WHERE state = 'received' GROUP BY study_uid "
-                "HAVING MAX(received) <= ? ORDER BY MIN(received) LIMIT 1",
-                (now - window_s,)).fetchone()
-            if row is None:
-                return []
-            rows = self._db.execute(
-                "SELECT sop_uid, study_uid, sop_class, calling_aet, sha256, size, file, state, "
-                "received FROM instances WHERE state = 'received' AND study_uid = ? "
-                "ORDER BY received LIMIT ?", (row[0], limit)).fetchall()
+            studies = self._db.execute(
+                "SELECT study_uid, COUNT(*) FROM instances WHERE state = 'received' "
+                "GROUP BY study_uid HAVING MAX(received) <= ? ORDER BY MIN(received)",
+                (now - window_s,)).fetchall()
+            chosen, n = [], 0
+            for uid, count in studies:
+                if chosen and n + count > limit:
+                    break
+                chosen.append(uid)
+                n += count
+            rows = []
+            for uid in chosen:
+                rows += self._db.execute(
+                    "SELECT sop_uid, study_uid, sop_class, calling_aet, sha256, size, file, "
+                    "state, received FROM instances WHERE state = 'received' AND study_uid = ? "
+                    "ORDER BY received LIMIT ?", (uid, limit - len(rows))).fetchall()
             self._db.executemany("UPDATE instances SET state = 'analysing', updated = ? "
                                  "WHERE sop_uid = ?", [(now, r[0]) for r in rows])
         return [Instance(*r[:6], self.incoming / r[6] if r[6] else None, "analysing", r[8])
