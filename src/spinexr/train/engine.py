@@ -156,39 +156,39 @@ def derived_seed(*parts: int) -> int:
 
 
 def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
-    """Optimizer steps per epoch: full batches only, or one partial batch for tiny sets."""
-    local = math.ceil(n / world_size)
-    return max(1, local // batch_size)
+    """Optimizer steps per epoch: full global batches (``world_size * batch_size`` samples)
+    only, or one partial batch for sets smaller than one global batch."""
+    return max(1, n // (world_size * batch_size))
 
 
 def epoch_batches(n: int, epoch: int, cfg: EngineConfig, dist: Dist = Dist(),
                   weights: np.ndarray | None = None) -> list[np.ndarray]:
     """This rank's batches of row indices for one epoch (a pure function of its arguments).
 
-    Shuffled by a generator seeded from ``(cfg.seed, epoch)`` (the same on every rank), with
-    ``WeightedRandomSampler`` when ``weights`` are given, then sharded across ranks
-    (``DistributedSampler`` for plain shuffling, every ``world_size``-th draw otherwise).
+    One sample order per epoch, drawn by a generator seeded from ``(cfg.seed, epoch)`` (the
+    same on every rank): a permutation, or ``WeightedRandomSampler`` draws when ``weights`` are
+    given. The draws past the last full global batch (``W * cfg.batch_size``) are dropped; a
+    set smaller than one global batch is one partial batch (padded to a multiple of ``W``).
+    Rank ``r`` of ``W`` takes every ``W``-th draw from the ``r``-th, so step ``k``'s batches
+    of all ranks together hold exactly the ``k``-th batch a single process with ``W`` times
+    the batch size draws: DDP with the same global batch and seed sees the same samples at
+    each step as one process (``tests/train/test_ddp.py``).
     """
-    from torch.utils.data import (BatchSampler, DistributedSampler, RandomSampler,
-                                  WeightedRandomSampler)
+    from torch.utils.data import BatchSampler, WeightedRandomSampler
 
     gen = torch.Generator().manual_seed(derived_seed(cfg.seed, epoch, 7))
     if weights is not None:
-        sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.float64), n,
-                                        replacement=True, generator=gen)
-        if dist.world_size > 1:
-            order = list(sampler)
-            order += order[:(-len(order)) % dist.world_size]
-            sampler = order[dist.rank::dist.world_size]
-    elif dist.world_size > 1:
-        sampler = DistributedSampler(range(n), num_replicas=dist.world_size, rank=dist.rank,
-                                     shuffle=True, seed=cfg.seed)
-        sampler.set_epoch(epoch)
+        order = list(WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.float64), n,
+                                           replacement=True, generator=gen))
     else:
-        sampler = RandomSampler(range(n), generator=gen)
-    full = math.ceil(n / dist.world_size) >= cfg.batch_size  # else: one partial batch
+        order = torch.randperm(n, generator=gen).tolist()   # = RandomSampler's order
+    world = dist.world_size
+    if n >= world * cfg.batch_size:
+        order = order[:steps_per_epoch(n, cfg.batch_size, world) * world * cfg.batch_size]
+    else:                                       # one partial batch per rank
+        order += order[:(-len(order)) % world]
     return [np.asarray(b, dtype=np.int64)
-            for b in BatchSampler(sampler, cfg.batch_size, drop_last=full)]
+            for b in BatchSampler(order[dist.rank::world], cfg.batch_size, drop_last=False)]
 
 
 def make_optimizer(model: nn.Module, cfg: EngineConfig) -> torch.optim.Optimizer:
