@@ -22,14 +22,27 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory dicom-tools
 	@touch $@
 
-# The browser UI test uses the system Chromium. Best effort: install Debian's package from the
-# local apt cache when it is there and we may (root); otherwise that one test says it skipped.
+# The browser UI tests (tests/service/test_ui_*.py) drive Debian's chromium with Playwright (its
+# own browser download is never used). Installed the ordinary way when we are root: apt-get
+# install chromium (apt-get update first when the package lists are stale), then the local apt
+# cache as a fallback; otherwise this says why, and those tests skip saying so.
 CHROMIUM_DEBS := $(wildcard /var/cache/apt/archives/chromium_*.deb /var/cache/apt/archives/chromium-common_*.deb)
+CHROMIUM_APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+CHROMIUM_SKIP := the browser UI tests (tests/service/test_ui_*.py) will be skipped
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && [ -n "$(CHROMIUM_DEBS)" ] && \
-	  apt-get install -y -qq --no-download --no-install-recommends $(CHROMIUM_DEBS) >/dev/null 2>&1 \
-	  && echo "installed chromium from the apt cache (for the UI test)"; } || \
-	  echo "note: no chromium; the browser UI test will be skipped"
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "note: chromium missing and apt-get not usable here (not root?): run" \
+	    "'sudo apt-get install -y chromium'; $(CHROMIUM_SKIP)"; \
+	elif { $(CHROMIUM_APT) || { apt-get update -qq && $(CHROMIUM_APT); }; } >/dev/null 2>&1; then \
+	  echo "installed chromium with apt-get (for the browser UI tests)"; \
+	elif [ -n "$(CHROMIUM_DEBS)" ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	     --no-download $(CHROMIUM_DEBS) >/dev/null 2>&1; then \
+	  echo "installed chromium from the local apt cache (for the browser UI tests)"; \
+	else \
+	  echo "WARNING: chromium could not be installed (apt-get install chromium failed and the" \
+	    "apt cache has no usable package); $(CHROMIUM_SKIP)"; \
+	fi
 
 # The DICOM validity tests (tests/report/test_dicom_validity.py) run dicom3tools' dciodvfy and
 # dcmtk's dsrdump and dcmpschk; the DICOM node tests (tests/pacs) use dcmtk's storescu, storescp

@@ -20,6 +20,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from spinexr.analyze import Analyzer, refused_analysis
 from spinexr.errors import ConfigError, SpinexrError
 from spinexr.io.prefetch import ReadResult, read_batches, read_one
+from spinexr.report.card import clinical_card
 from spinexr.report.outputs import render_outputs
 from spinexr.types import Analysis, Radiograph
 
@@ -75,6 +76,8 @@ class ProcessOptions:
         heatmap: the explanation blended into overlay.png (``None``: none).
         render: make the renditions (``False``: analyses only, e.g. for evaluation).
         uid_root: organisation UID root for the DICOM outputs (default: ``2.25.`` UIDs).
+        identifiers: patient and study identifiers in report.html (``False``: research
+            exports; result.json never holds them).
     """
 
     explain: tuple[str, ...] | None = None
@@ -82,6 +85,7 @@ class ProcessOptions:
     heatmap: str | None = None
     render: bool = True
     uid_root: str | None = None
+    identifiers: bool = True
 
 
 class Processor:
@@ -91,7 +95,8 @@ class Processor:
         analyzer: built once (models loaded once); shared by every call.
         full_resolution: decode JPEG 2000 at full size instead of the models' resolution.
         max_pixels: the reader's decompression-bomb limit (default the reader's).
-        card: the model card shown in report.html (default: the analyzer's pack card).
+        card: the model card shown in report.html (default: the clinical summary of the
+            analyzer's pack, :func:`~spinexr.report.card.clinical_card`).
     """
 
     def __init__(self, analyzer: Analyzer, *, full_resolution: bool = False,
@@ -99,7 +104,7 @@ class Processor:
         self.analyzer = analyzer
         self.full_resolution = full_resolution
         self.max_pixels = max_pixels
-        self.card = dict(card if card is not None else analyzer.pack.manifest.card)
+        self.card = dict(card if card is not None else clinical_card(analyzer.pack.manifest))
 
     def read_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``read_radiograph`` for this analyzer (decode policy)."""
@@ -152,6 +157,7 @@ class Processor:
             a = by_index[i]
             uids = {"uid_root": options.uid_root} if options.uid_root else {}
             files = render_outputs(a, r.image, heatmap=options.heatmap, card=self.card,
+                                   identifiers=options.identifiers,
                                    **uids) if options.render else {}
             out.append(Processed(source, a, files, r.image))
         return out

@@ -4,14 +4,17 @@ from __future__ import annotations
 import base64
 import dataclasses
 from html.parser import HTMLParser
+from types import SimpleNamespace
 
 import numpy as np
 from report_factory import (FINDINGS, UNCERTAIN_REASON, UNCONFIRMED, make_analysis,
                             make_refused)
 
-from spinexr.report import png_bytes, render_html
+from spinexr.report import png_bytes, render_html, render_outputs
+from spinexr.report.card import clinical_card
+from spinexr.report.identity import Identity, identity_of, iso_date, iso_time
 from spinexr.report.overlay import BANNER_TEXT
-from spinexr.types import GateResult, LevelNaming
+from spinexr.types import GateResult, LevelNaming, TriageResult
 
 CARD = {"intended_use": "Research on synthetic spine radiographs.",
         "limitations": "Trained on phantoms <only>; fails on real images."}
@@ -45,9 +48,11 @@ def test_report_parses_and_is_self_contained(analysis):
     page = _parse(html)
     assert html.startswith("<!DOCTYPE html>") and page.tags[0] == "html"
     assert "script" not in page.tags and "link" not in page.tags
-    assert page.urls and all(u.startswith("data:image/png;base64,") for u in page.urls)
-    assert len(page.urls) == 3
-    assert base64.b64decode(page.urls[0].split(",", 1)[1]) == PNG
+    data = [u for u in page.urls if u.startswith("data:image/png;base64,")]
+    links = [u for u in page.urls if u.startswith("#")]        # finding row -> its box
+    assert len(data) == 3 and len(data) + len(links) == len(page.urls)
+    assert base64.b64decode(data[0].split(",", 1)[1]) == PNG
+    assert links and all(f'id="{u[1:]}"' in html for u in links)
 
 
 def test_report_shows_every_finding_triage_grade_gate_and_card(analysis):
@@ -67,7 +72,7 @@ def test_report_has_no_patient_data(analysis, radiograph):
     for keyword in ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber"):
         value = str(radiograph.header.get(keyword))
         assert value not in html, keyword
-    assert "PHANTOM^" not in html
+    assert "PHANTOM^" not in html and "PHANTOM, " not in html and "1983-06-16" not in html
 
 
 def test_all_text_is_escaped(radiograph):
@@ -148,3 +153,134 @@ def test_refused_report_has_no_uncertain_banner(radiograph):
     a = dataclasses.replace(make_refused(radiograph), levels=UNCONFIRMED)
     page = _alerts(render_html(a, PNG, PNG, {}, {}))
     assert page.alerts == [] and page.notes == []
+
+
+# ---------------------------------------------------------------- identifiers (issue 12.4)
+def test_identity_is_shown_at_the_top_escaped_with_iso_dates(analysis, radiograph):
+    ident = identity_of(radiograph.header)
+    html = render_html(analysis, PNG, PNG, {}, CARD, identity=ident)
+    top = html[:html.index("<main>")]
+    for text in ("PHANTOM, Seed0003", "PHANTOM-0003", "1983-06-16", "2021-11-16 17:20",
+                 "PH0000000003", "LSPINE AP (SYNTHETIC PHANTOM)", "LSPINE"):
+        assert text in top, text
+    assert "PHANTOM" not in html[:html.index("</title>")]         # never in the title
+    evil = Identity(patient_name="<b>x</b>")
+    assert "&lt;b&gt;x&lt;/b&gt;" in render_html(analysis, PNG, PNG, {}, CARD, identity=evil)
+
+
+def test_render_outputs_shows_identifiers_unless_hidden_and_result_json_never(analysis,
+                                                                             radiograph):
+    shown = render_outputs(analysis, radiograph)
+    hidden = render_outputs(analysis, radiograph, identifiers=False)
+    assert b"PHANTOM, Seed0003" in shown["report.html"]
+    for files in (shown, hidden):
+        assert b"PHANTOM" not in files["result.json"] and b"19830616" not in files["result.json"]
+    assert b"PHANTOM, Seed0003" not in hidden["report.html"]
+    assert b"PHANTOM-0003" not in hidden["report.html"]
+
+
+def test_identity_of_formats_names_dates_and_views():
+    from pydicom import Dataset
+
+    ds = Dataset()
+    ds.PatientName, ds.PatientID, ds.StudyDate = "DOE^JANE^M^DR^", "P1", "20240131"
+    ds.ViewPosition, ds.ImageLaterality, ds.PatientBirthDate = "LL", "L", "19700102"
+    ident = identity_of(ds)
+    assert (ident.patient_name, ident.study_date, ident.view, ident.birth_date) == (
+        "DR DOE, JANE M", "2024-01-31", "LL (L)", "1970-01-02")
+    assert iso_date("2024") == "2024" and iso_time("0930") == "09:30" and iso_time("9") is None
+    assert ident.rows()[:2] == [("Patient", "DR DOE, JANE M"), ("Patient ID", "P1")]
+    assert identity_of(None) is None and not identity_of(Dataset())
+
+
+# ---------------------------------------------------------------- plain wording (issue 12.5)
+def test_operating_points_are_named_for_what_they_do_with_thresholds(radiograph):
+    a = dataclasses.replace(make_analysis(radiograph), triage=TriageResult(
+        0.5, True, "youden", 0.42, {"m": 0.5}, {"youden": True, "high_sensitivity": True}))
+    card = {**CARD, "operating_points": {"youden": 0.42, "high_sensitivity": 0.18}}
+    html = render_html(a, PNG, PNG, {}, card)
+    assert "at the balanced operating point (threshold 0.420)" in html
+    assert "<td>balanced (used)</td><td class=\"num\">0.420</td><td>abnormal</td>" in html
+    assert "<td>high sensitivity</td><td class=\"num\">0.180</td><td>abnormal</td>" in html
+    assert "youden" not in html.lower()
+
+
+def test_gate_checks_are_behind_a_details_toggle_with_plain_names(radiograph):
+    a = dataclasses.replace(make_analysis(radiograph), gate=GateResult(
+        True, "spine radiograph", {"std": 0.21, "saturated": 0.012, "vertebra_chain": 5}))
+    html = render_html(a, PNG, PNG, {}, CARD)
+    details = html[html.index("<details><summary>Technical checks"):]
+    details = details[:details.index("</details>")]
+    for text in ("Contrast (spread of grey values", "Pixels pure black or white", "1.2%",
+                 "Vertebrae in the longest column"):
+        assert text in details, text
+    assert ">std<" not in html and ">saturated<" not in html
+
+
+def test_model_card_is_the_clinical_summary_without_command_lines(analysis):
+    manifest = SimpleNamespace(
+        card={**CARD, "training_data": "Phantoms, seed 7.", "command": "spinexr train x.yaml"},
+        metrics={"triage/test": {"auroc": 0.77, "n": 200, "n_positive": 95,
+                                 "youden.sensitivity": 0.31, "youden.specificity": 0.89},
+                 "lesions/test": {"map50": 0.23, "n_images": 150},
+                 "triage/oof": {"auroc": 0.6}},
+        ensemble=SimpleNamespace(operating_points={"youden": 0.559}))
+    card = clinical_card(manifest)
+    assert "command" not in card and card["operating_points"] == {"youden": 0.559}
+    text = " ".join(_parse(render_html(analysis, PNG, PNG, {}, card)).text)
+    for part in ("Intended use", "Training data", "Phantoms, seed 7.", "Measured performance",
+                 "AUROC 0.77 on 200 test images (95 abnormal); balanced (threshold 0.559): "
+                 "sensitivity 31%, specificity 89%",
+                 "mean average precision at 50% overlap 0.23 on 150 test images"):
+        assert part in text, part
+    assert "spinexr train" not in text and "0.60" not in text        # no oof, no command
+
+
+# ---------------------------------------------------------------- the static viewer (12.3)
+def test_viewer_zooms_and_toggles_without_script(analysis):
+    picture = png_bytes(np.zeros((256, 200), np.uint8))
+    html = render_html(analysis, picture, PNG, {}, CARD)
+    for key in ("rv-fit", "rv-z1", "rv-z2", "rv-z4", "rv-labels", "rv-levels"):
+        assert f'id="{key}"' in html and f'label for="{key}"' in html, key
+    assert '<svg viewBox="0 0 200 256"' in html                   # source pixels
+    assert "#rv-z1:checked ~ .rv-port .rv-img{width:200px}" in html   # 1:1 of the picture
+    assert "#rv-z4:checked ~ .rv-port .rv-img{width:800px}" in html
+    classes = sorted({f[4] for f in FINDINGS})
+    for i, name in enumerate(classes):                           # one toggle per class
+        assert f'<input type="checkbox" id="rv-c{i}" checked>' in html
+        assert f"#rv-c{i}:not(:checked) ~ .rv-port .rv-c{i}{{display:none}}" in html
+    x1, y1, x2, y2, label, score, level = FINDINGS[0]
+    assert (f'<rect class="rv-box" x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" '
+            f'height="{y2 - y1:.1f}" stroke="#e69f00"/>') in html
+    assert f"{label} {score:.2f} \u00b7 {level}" in html              # label, always shown
+    assert "vector-effect:non-scaling-stroke" in html
+
+
+def test_process_step_and_cli_hide_identifiers_and_show_the_clinical_card(analysis,
+                                                                          radiograph):
+    """``spinexr analyze --hide-identifiers`` -> ProcessOptions(identifiers=False) -> a
+    report.html without them; the default card is the pack's clinical summary."""
+    import argparse
+    from pathlib import Path
+
+    from spinexr.cli import analyze_cmd
+    from spinexr.io.prefetch import ReadResult
+    from spinexr.process import ProcessOptions, Processor, Source
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    analyze_cmd.add_parser(sub)
+    args = sub.choices["analyze"].parse_args(["x.dcm", "--hide-identifiers"])
+    assert args.hide_identifiers is True
+    manifest = SimpleNamespace(card={**CARD, "command": "spinexr train x.yaml"}, metrics={},
+                               ensemble=SimpleNamespace(operating_points={"balanced": 0.42}))
+    analyzer = SimpleNamespace(pack=SimpleNamespace(manifest=manifest),
+                               analyze_batch=lambda images, **kw: [analysis for _ in images])
+    processor = Processor(analyzer)
+    reads = [ReadResult(Path("x.dcm"), radiograph)]
+    for hide in (False, True):
+        done = processor.process_reads([Source(path=Path("x.dcm"))], reads,
+                                       ProcessOptions(identifiers=not hide))[0]
+        html = done.files["report.html"].decode()
+        assert ("PHANTOM, Seed0003" in html) is not hide
+        assert "Research on synthetic spine radiographs." in html
+        assert "spinexr train" not in html and "0.420" in html

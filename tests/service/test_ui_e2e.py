@@ -22,6 +22,7 @@ sync_api = pytest.importorskip(
 from spinexr.analyze import Analyzer  # noqa: E402
 from spinexr.labels import LESION_CLASSES, VERTEBRA_CLASS  # noqa: E402
 from spinexr.models.ensemble import TriageEnsemble  # noqa: E402
+from spinexr.models.manifest import parse_manifest  # noqa: E402
 from spinexr.phantom import XrayConfig, generate_xray, xray_to_dicom  # noqa: E402
 from spinexr.service.app import create_app  # noqa: E402
 from spinexr.service.settings import Settings  # noqa: E402
@@ -42,7 +43,7 @@ def _chromium() -> str:
     path = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE") or shutil.which("chromium")
     if not path or not os.access(path, os.X_OK):
         pytest.skip("no Chromium executable: set PLAYWRIGHT_CHROMIUM_EXECUTABLE or put "
-                    "'chromium' on PATH (Debian: apt-get install chromium)")
+                    "'chromium' on PATH (`make browser`, or Debian: apt-get install chromium)")
     return path
 
 
@@ -68,21 +69,38 @@ class _Grader:
         return np.tile([0.1, 0.1, 0.6, 0.1, 0.1], (len(images), 1))
 
 
+def _spec(kind, labels, **extra):
+    """A version-1 model spec (no role: the manifest parser infers it, as for old packs)."""
+    return {"kind": kind, "arch": "stand-in", "labels": labels, "weights": "none",
+            "input": {"size": 64}, **({"head": "binary"} if kind == "classifier" else {}),
+            **extra}
+
+
+#: The operating points of the stand-in pack (the UI shows both, by plain names).
+POINTS = {"youden": 0.5, "high_sensitivity": 0.2}
+
+
 class _Pack:
     """A synthetic pack: triage says abnormal (p = 0.88), the detectors return FINDINGS, the
     degeneration grade is "minimal"."""
 
     name, version, synthetic = "stand-in", "0.0.1", True
-    manifest = {"card": {"intended_use": "end-to-end tests of the web UI only"},
-                "ensemble": {"members": ["a"]},
-                "models": {"a": {"kind": "classifier"},
-                           "lesions": {"kind": "detector", "labels": list(LESION_CLASSES),
-                                       "thresholds": {"conf": 0.25}},
-                           "vert": {"kind": "detector", "labels": [VERTEBRA_CLASS]},
-                           "deg": {"kind": "classifier", "part": "degeneration"}}}
+    manifest = parse_manifest({
+        "format": "spinexr-pack", "format_version": 1, "name": "stand-in", "version": "0.0.1",
+        "synthetic": True, "card": {"intended_use": "end-to-end tests of the web UI only",
+                                    "command": "spinexr train secret-recipe.yaml"},
+        "metrics": {"triage/test": {"auroc": 0.9, "n": 10, "n_positive": 5,
+                                    "youden.sensitivity": 0.8, "youden.specificity": 0.7}},
+        "ensemble": {"members": ["a"], "weights": {"a": 1.0}, "operating_points": POINTS},
+        "models": {"a": _spec("classifier", ["normal", "abnormal"]),
+                   "lesions": _spec("detector", list(LESION_CLASSES),
+                                    thresholds={"conf": 0.25}),
+                   "vert": _spec("detector", [VERTEBRA_CLASS]),
+                   "deg": _spec("classifier", ["0", "1", "2", "3", "4"],
+                                part="degeneration")}})
 
     def triage(self, device="cpu"):
-        return TriageEnsemble({"a": _Member()}, {"a": 1.0}, operating_points={"youden": 0.5})
+        return TriageEnsemble({"a": _Member()}, {"a": 1.0}, operating_points=POINTS)
 
     def detector(self, key, device="cpu"):
         return _Det(FINDINGS if key == "lesions" else VERTEBRAE)
@@ -94,7 +112,7 @@ class _Pack:
         return self.classifier(key, device)
 
     def model_spec(self, key):
-        return self.manifest["models"][key]
+        return self.manifest.models[key]
 
 
 class _VertebraPack:
@@ -102,13 +120,15 @@ class _VertebraPack:
     real input in without a warning), as models/vertebrae is beside models/demo."""
 
     name, version, synthetic = "stand-in-vertebrae", "0.0.1", False
-    manifest = {"models": {"vert": {"kind": "detector", "labels": [VERTEBRA_CLASS]}}}
+    manifest = parse_manifest({
+        "format": "spinexr-pack", "format_version": 1, "name": "stand-in-vertebrae",
+        "version": "0.0.1", "models": {"vert": _spec("detector", [VERTEBRA_CLASS])}})
 
     def detector(self, key, device="cpu"):
         return _Det(VERTEBRAE)
 
     def model_spec(self, key):
-        return self.manifest["models"][key]
+        return self.manifest.models[key]
 
 
 UNCERTAIN_REASON = "spine content not confirmed (p_spine=0.55)"
@@ -188,9 +208,18 @@ def test_upload_boxes_toggle_and_sr_download(page, tmp_path):
     expect(warnings).to_contain_text("counted, unconfirmed")
     expect(warnings).not_to_contain_text("ncertain input")
 
-    boxes.first.focus()                                   # keyboard: focus shows the label
-    expect(page.locator("[data-testid=tooltip]")).to_contain_text("Disc space narrowing")
-    expect(page.locator("[data-testid=tooltip]")).to_contain_text("L2-L3")
+    labels = page.locator("[data-testid=box-label][data-kind=finding]")      # always shown
+    expect(labels).to_have_count(3)
+    expect(labels.filter(has_text="Disc space narrowing")).to_contain_text("L2-L3")
+    page.locator("[data-testid=box][data-index='0']").focus()     # keyboard: focus selects
+    expect(page.locator("[data-testid=finding-row]").first).to_have_attribute(
+        "aria-selected", "true")
+    expect(page.locator("[data-testid=triage-operating-points]")).to_contain_text(
+        "high sensitivity20.0%")                          # the pack's other point, its threshold
+    expect(page.locator("[data-testid=model-summary]")).not_to_contain_text("secret-recipe")
+    # the patient, for the reader to check; not in the title or the URL
+    expect(page.locator("[data-testid=patient]")).to_contain_text(ph.patient.patient_id)
+    expect(page.locator("[data-testid=history-who]")).to_contain_text(ph.patient.patient_id)
 
     page.uncheck("[data-testid=class-toggle][data-label=Osteophytes]")
     expect(page.locator("[data-testid=box][data-label=Osteophytes]")).to_have_count(0)
@@ -203,10 +232,10 @@ def test_upload_boxes_toggle_and_sr_download(page, tmp_path):
     ds = pydicom.dcmread(download.value.path())
     assert ds.Modality == "SR" and ds.StudyInstanceUID == ph.uids.study
 
-    # No patient identifier in the title, the URL or anywhere on the page.
-    html = page.content()
+    # No patient identifier in the title or the URL; never the upload's file name.
+    assert "PHANTOM_patient_file" not in page.content()
     for phi in (ph.patient.name, ph.patient.patient_id, "PHANTOM_patient_file"):
-        assert phi not in page.title() and phi not in page.url and phi not in html
+        assert phi not in page.title() and phi not in page.url
     assert page.problems == []
 
 
@@ -247,6 +276,5 @@ def test_uncertain_input_shows_the_warning_and_the_level_note(page, tmp_path):
     expect(page.locator("[data-testid=refused]")).to_be_hidden()
     rows = page.locator("[data-testid=finding-row]")
     expect(rows.first.locator("td").nth(2)).to_have_text("L2-L3?")
-    page.locator("[data-testid=box]").first.focus()
-    expect(page.locator("[data-testid=tooltip]")).to_contain_text("level L2-L3?")
+    expect(page.locator("[data-testid=box-label][data-index='0']")).to_contain_text("L2-L3?")
     assert page.problems == []

@@ -47,6 +47,9 @@ def add_parser(sub) -> None:
     p.add_argument("--uid-root", default=None,
                    help="your organisation's UID root for the DICOM outputs (default: 2.25. "
                         "UIDs derived from the source image, the pack and the object kind)")
+    p.add_argument("--hide-identifiers", action="store_true",
+                   help="leave patient and study identifiers out of report.html (research "
+                        "exports; result.json never holds them)")
     p.add_argument("--batch", type=int, default=4, help="images per model batch")
     p.add_argument("--decode-workers", type=int, default=None,
                    help="processes reading the next batch while this one is analysed (0: read "
@@ -107,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         operating_point=args.operating_point, gating=args.gating))
     processor = Processor(analyzer, full_resolution=args.full_resolution)
     options = ProcessOptions(explain=tuple(m for m in args.explain.split(",") if m),
-                             region=args.region, uid_root=args.uid_root)
+                             region=args.region, uid_root=args.uid_root,
+                             identifiers=not args.hide_identifiers)
     files, skipped = expand(args.paths)
     for path in skipped:
         print(f"skipped {path}: not an image or DICOM file name", file=sys.stderr)

@@ -12,6 +12,7 @@ from spinexr.errors import ConfigError, FileAccessError
 from spinexr.report._dicom import missing_references
 from spinexr.report.gsps import make_gsps
 from spinexr.report.html import render_html
+from spinexr.report.identity import identity_of
 from spinexr.report.json_out import analysis_to_dict, json_bytes, validate_result
 from spinexr.report.overlay import (DEFAULT_MAX_SIDE, blend_heatmap, png_bytes,
                                     radiograph_rgb, render_overlay)
@@ -49,11 +50,13 @@ def select_heatmap(a: Analysis, name: str | None) -> Heatmap | None:
 def render_outputs(a: Analysis, image: Radiograph, *, heatmap: str | None = None,
                    card: Mapping[str, Any] | None = None,
                    max_side: int = DEFAULT_MAX_SIDE,
-                   uid_root: str | None = None) -> dict[str, bytes]:
+                   uid_root: str | None = None, identifiers: bool = True) -> dict[str, bytes]:
     """Every output of :func:`write_outputs`, in memory: file name -> bytes (result.json
     first). Nothing touches the disk (the web service stores these bytes as they are).
     ``uid_root``: the organisation's UID root for the SR/GSPS/SC (see
     :func:`~spinexr.report.uids.result_uids`); default ``2.25.`` UUID-derived UIDs.
+    ``identifiers``: show the patient and study of the DICOM header at the top of
+    report.html (``False`` for research exports); result.json never holds them.
 
     Raises:
         ConfigError: an unknown ``heatmap`` name, the header of another image, or an invalid
@@ -64,12 +67,13 @@ def render_outputs(a: Analysis, image: Radiograph, *, heatmap: str | None = None
     doc = analysis_to_dict(a)
     validate_result(doc)
     heat = select_heatmap(a, heatmap)
+    identity = identity_of(image.header) if identifiers else None
     missing = [] if image.header is None else missing_references(image.header)
     if missing:  # the SR/GSPS/SC could not be filed: the other outputs are still made
         image = replace(image, header=None)
         doc["notes"].append("DICOM SR, GSPS and Secondary Capture not written: the source "
                             f"header lacks {', '.join(missing)}")
-    contents = _render_all(a, image, heat, card or {}, max_side, uid_root)
+    contents = _render_all(a, image, heat, card or {}, max_side, uid_root, identity)
     if image.header is None and not missing:
         doc["notes"].append(NOT_DICOM_NOTE)
     if "sr" in contents and not a.gate.accepted:
@@ -81,7 +85,7 @@ def render_outputs(a: Analysis, image: Radiograph, *, heatmap: str | None = None
 def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str | None = None,
                   card: Mapping[str, Any] | None = None,
                   max_side: int = DEFAULT_MAX_SIDE,
-                  uid_root: str | None = None) -> dict[str, Path]:
+                  uid_root: str | None = None, identifiers: bool = True) -> dict[str, Path]:
     """Write result.json, overlay.png, boxes.xml, report.html and, for DICOM input, sr.dcm,
     gsps.dcm and sc.dcm into ``out_dir`` (created if missing); a refused input gets only
     the SR of the three, which says "not analysed" and why.
@@ -96,6 +100,8 @@ def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str
         max_side: longest side of the drawn images.
         uid_root: the organisation's UID root for sr.dcm, gsps.dcm and sc.dcm; default
             ``2.25.`` UUID-derived UIDs. The same image and pack give the same UIDs.
+        identifiers: patient and study identifiers at the top of report.html (from the
+            DICOM header; ``False`` leaves them out, e.g. for research exports).
 
     Returns:
         ``{"json", "overlay", "voc", "html"[, "sr", "gsps", "sc"]} -> path``. result.json lists
@@ -107,7 +113,7 @@ def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str
     """
     out_dir = Path(out_dir)
     contents = render_outputs(a, image, heatmap=heatmap, card=card, max_side=max_side,
-                              uid_root=uid_root)
+                              uid_root=uid_root, identifiers=identifiers)
     try:                                 # everything is built before the first file is written
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, data in contents.items():
@@ -120,7 +126,7 @@ def write_outputs(a: Analysis, image: Radiograph, out_dir: Path, *, heatmap: str
 
 
 def _render_all(a: Analysis, image: Radiograph, heat: Heatmap | None, card: Mapping[str, Any],
-                max_side: int, uid_root: str | None) -> dict[str, bytes]:
+                max_side: int, uid_root: str | None, identity=None) -> dict[str, bytes]:
     """Every output but result.json, in memory, keyed as in :data:`FILES`."""
     overlay = render_overlay(image.pixels, a, heatmap=heat, max_side=max_side)
     contents = {"overlay": png_bytes(overlay), "voc": voc_xml(a).encode("utf-8")}
@@ -133,7 +139,8 @@ def _render_all(a: Analysis, image: Radiograph, heat: Heatmap | None, card: Mapp
     small = overlay if max(overlay.shape[:2]) <= side else render_overlay(
         image.pixels, a, heatmap=heat, max_side=side)
     html = render_html(a, png_bytes(radiograph_rgb(image.pixels, side)[..., 0]),
-                       png_bytes(small), _heatmap_pngs(a, image.pixels, side), card)
+                       png_bytes(small), _heatmap_pngs(a, image.pixels, side), card,
+                       identity=identity)
     contents["html"] = html.encode("utf-8")
     return contents
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from spinexr.errors import ImageTooLargeError, NotAnImageError, StorageError
 from spinexr.process import ProcessOptions, Processor, Source
+from spinexr.report.identity import identity_of
 from spinexr.service.jobs import Job
 
 log = logging.getLogger("spinexr.service")
@@ -94,7 +95,8 @@ class Runner:
 
     def _analyse(self, job: Job, data: bytes, filename: str, label: str):
         options = ProcessOptions(explain=tuple(job.explain),
-                                 region=job.region)
+                                 region=job.region,
+                                 identifiers=self.settings.show_identifiers)
         t0 = time.perf_counter()
         with self.lock:
             done = self.processor.process([Source(data=data, name=label)], options)[0]
@@ -108,7 +110,7 @@ class Runner:
         if self.metrics is not None:
             self.metrics.inference.observe(time.perf_counter() - t0)
         files = _typed(done.files)
-        files.update(display_files(a, done.image))
+        files.update(display_files(a, done.image, identifiers=self.settings.show_identifiers))
         doc = json.loads(files["result.json"][1])
         return Outcome("done" if a.gate.accepted else "refused", doc), files
 
@@ -130,10 +132,14 @@ def _typed(files) -> dict[str, tuple[str, bytes]]:
             for name, data in files.items()}
 
 
-def display_files(a, image) -> dict[str, tuple[str, bytes]]:
+def display_files(a, image, *, identifiers: bool = True) -> dict[str, tuple[str, bytes]]:
     """What the browser UI shows besides the renditions: ``image.png`` (the plain display
-    image, for the browser to draw boxes over) and ``heatmap/<method>.png`` per explanation
-    (the heatmap over the image, without boxes)."""
+    image, for the browser to draw boxes over), ``heatmap/<method>.png`` per explanation (the
+    heatmap blended over the image, without boxes), ``heat/<method>.png`` (the explanation's
+    values as 8-bit grey, 0 = none to 255 = strongest, the size of image.png and smoothly
+    resized, for the browser to colour and blend at the opacity chosen) and, when
+    ``identifiers`` and the input is DICOM, ``identity.json`` (patient and study, see
+    :mod:`spinexr.report.identity`; served to authenticated readers only)."""
     from spinexr.report import png_bytes
     from spinexr.report.overlay import DEFAULT_MAX_SIDE, blend_heatmap, radiograph_rgb
 
@@ -142,4 +148,21 @@ def display_files(a, image) -> dict[str, tuple[str, bytes]]:
     for h in a.heatmaps:
         files[f"heatmap/{h.method}.png"] = ("image/png", png_bytes(blend_heatmap(base, h.array,
                                                                                  0.5)))
+        files[f"heat/{h.method}.png"] = ("image/png", png_bytes(_heat_values(h.array,
+                                                                             base.shape[:2])))
+    identity = identity_of(image.header) if identifiers else None
+    if identity:
+        files["identity.json"] = ("application/json", json.dumps(identity.as_dict()).encode())
     return files
+
+
+def _heat_values(heat, shape) -> "np.ndarray":
+    """An explanation map (float, any size, [0, 1]) as uint8 ``shape`` (bilinear)."""
+    import numpy as np
+    from PIL import Image
+
+    heat = np.clip(np.nan_to_num(np.asarray(heat, np.float32), nan=0.0), 0.0, 1.0)
+    if heat.shape != tuple(shape):
+        heat = np.asarray(Image.fromarray(heat, mode="F").resize((shape[1], shape[0]),
+                                                                Image.Resampling.BILINEAR))
+    return np.rint(np.clip(heat, 0.0, 1.0) * 255).astype(np.uint8)

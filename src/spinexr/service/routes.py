@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,8 @@ router = APIRouter(prefix="/v1")
 #: Renditions served under /v1/analyses/{id}/<name>.
 RENDITIONS = ("result.json", "image.png", "overlay.png", "report.html", "boxes.xml", "sr.dcm",
               "gsps.dcm", "sc.dcm")
+#: Patient and study identifiers of an analysis (:mod:`spinexr.report.identity`).
+IDENTITY = "identity.json"
 #: report.html embeds its pictures as data: URLs and its CSS inline; nothing else may load.
 REPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
               "frame-ancestors 'self'; sandbox")
@@ -224,6 +227,28 @@ def get_heatmap(analysis_id: str, method: str, svc: ServiceDep, who: Reader) -> 
     return _rendition(svc, who, analysis_id, f"heatmap/{method}.png")
 
 
+@router.get("/analyses/{analysis_id}/heat/{method}.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}},
+                             "description": "The explanation's values as 8-bit grey"},
+                       **errors(*AUTH, 403, 404, 422)})
+def get_heat(analysis_id: str, method: str, svc: ServiceDep, who: Reader) -> Response:
+    """The ``method`` explanation's values (0 none, 255 strongest), the size of image.png, for
+    the browser UI to colour and blend at the opacity the reader chooses."""
+    return _rendition(svc, who, analysis_id, f"heat/{method}.png")
+
+
+@router.get("/analyses/{analysis_id}/identity.json", response_model=None,
+            responses=errors(*AUTH, 403, 404, 422))
+def get_identity(analysis_id: str, svc: ServiceDep, who: Reader) -> Response:
+    """Patient and study of a DICOM upload (name, ID, birth date, study date and description,
+    accession, view, body part), for the reader to check the patient. 404
+    ``identifiers_hidden`` when the service runs with ``SPINEXR_SHOW_IDENTIFIERS=off``."""
+    if not svc.settings.show_identifiers:
+        raise ApiError(404, "identifiers_hidden", "this service does not show patient "
+                       "identifiers (SPINEXR_SHOW_IDENTIFIERS=off)")
+    return _rendition(svc, who, analysis_id, IDENTITY)
+
+
 @router.get("/analyses/{analysis_id}/{name}", response_class=Response,
             responses={200: {"content": {m: {} for m in _RENDITION_TYPES},
                              "description": "The rendition"},
@@ -249,7 +274,16 @@ def list_analyses(svc: ServiceDep, who: Reader,
               "pack": {"name": r["pack_name"], "version": r["pack_version"]},
               "input_sha256": r["input_sha256"], "error_code": r["error_code"],
               "location": f"/v1/analyses/{r['id']}", **_verdict(r["result"])} for r in rows]
+    if svc.settings.show_identifiers:
+        for item in items:
+            item["identity"] = _identity(svc, item["id"])
     return {"items": items, "next_cursor": str(nxt) if nxt is not None else None}
+
+
+def _identity(svc, analysis_id: str) -> dict | None:
+    """The stored patient and study identifiers of an analysis (``None``: not DICOM)."""
+    found = svc.store.rendition(analysis_id, IDENTITY)
+    return json.loads(found[1]) if found is not None else None
 
 
 #: Cursors are sequence numbers: SQLite and PostgreSQL integers stop at 2**63 - 1.
@@ -277,10 +311,17 @@ def _verdict(result: dict | None) -> dict:
 
 @router.get("/models", responses=errors(*AUTH))
 def get_models(svc: ServiceDep, who: PrincipalDep) -> dict:
-    """The model pack in use: name, version, synthetic flag and model card."""
+    """The model pack in use: name, version, synthetic flag and model card; its clinical
+    summary (intended use, training data, operating points with thresholds, measured
+    performance); whether this service shows patient identifiers."""
     from spinexr.explain import METHODS
 
-    return {"pack": svc.model_info(), "explain_methods": list(METHODS)}
+    from spinexr.report.card import clinical_card
+
+    manifest = getattr(getattr(svc.analyzer, "pack", None), "manifest", None)
+    return {"pack": svc.model_info(), "explain_methods": list(METHODS),
+            "clinical": clinical_card(manifest),
+            "show_identifiers": svc.settings.show_identifiers}
 
 
 class KeyRequest(BaseModel):

@@ -42,6 +42,10 @@ class Settings:
         request_timeout_s: a connection that has not sent its request headers, or an upload
             that sends nothing, for this long is closed (408): stalled clients must not hold
             the server's connections.
+        show_identifiers: show patient and study identifiers (name, ID, birth date, study
+            date and description, accession, view, body part) to authenticated readers in the
+            UI, the history and report.html; ``False`` for research deployments (they are then
+            neither stored with new analyses nor served). result.json never holds them.
     """
 
     data_dir: Path = Path("spinexr-data")
@@ -61,6 +65,7 @@ class Settings:
     store_inputs: bool = False
     explain_default: tuple[str, ...] = field(default_factory=tuple)
     request_timeout_s: float = 30.0
+    show_identifiers: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_upload_bytes", "max_pixels", "workers", "queue_size"):
@@ -153,4 +158,5 @@ ENV_VARS = {
     "store_inputs": ("SPINEXR_STORE_INPUTS", _bool),
     "explain_default": ("SPINEXR_EXPLAIN", _list),
     "request_timeout_s": ("SPINEXR_REQUEST_TIMEOUT", float),
+    "show_identifiers": ("SPINEXR_SHOW_IDENTIFIERS", _bool),
 }

@@ -1,12 +1,13 @@
 // spinexr browser UI: entry module. Plain ES modules, no build step, no third-party code.
 // Runs under CSP "default-src 'self'": no inline script or style, no eval.
 // Nothing that identifies a patient goes into the title, the URL (only the random analysis
-// id does) or storage (only the API key, in sessionStorage).
+// id does) or storage (only the API key, in sessionStorage). Patient identifiers are shown to
+// the authenticated reader only, fetched from the service (identity.json) when it shows them.
 
 import { analysisUrl, apiKey, ApiError, getJson, setApiKey, uploadFile } from "./api.js";
-import { $, el, pct, setStatus, showError } from "./dom.js";
-import { renderModel, renderPanels } from "./panels.js";
-import { showImage, wireViewer } from "./viewer.js";
+import { $, el, isoDateTime, pct, setStatus, showError } from "./dom.js";
+import { renderModel, renderPanels, renderPatient, showsIdentifiers } from "./panels.js";
+import { selectFinding, showImage, wireViewer } from "./viewer.js";
 
 const PENDING = new Set(["queued", "pending", "running"]);
 const HISTORY_PAGE = 20;
@@ -126,9 +127,11 @@ async function showResult(r) {
   $("toolbar").hidden = !accepted;
   if (r.pack && r.pack.synthetic) $("synthetic-banner").hidden = false;
   renderPanels(r);
+  selectFinding(null);
+  const identity = loadIdentity(r);
   markHistory(r.id);
   if (r.id) window.history.replaceState(null, "", `#analysis=${encodeURIComponent(r.id)}`);
-  await showImage(r);
+  await Promise.all([showImage(r), identity]);
   const n = (r.findings || []).length;
   const regions = (r.grades || []).filter((g) => g.box).length;   // MRI: graded regions
   const decision = r.modality === "mri" ? `${regions} stenosis region(s) graded`
@@ -139,10 +142,24 @@ async function showResult(r) {
   $("result").dataset.ready = "true";
 }
 
+/** The patient bar: identity.json when the service shows identifiers and the input had them. */
+async function loadIdentity(r) {
+  if (!showsIdentifiers()) { renderPatient(null, "hidden"); return; }
+  if (!r.id || !(r.links && "identity.json" in r.links)) { renderPatient(null, "none"); return; }
+  renderPatient(null, "loading");
+  try {
+    const identity = await getJson(analysisUrl(r.id, "identity.json"));
+    if (state.current === r) renderPatient(identity);
+  } catch {
+    if (state.current === r) renderPatient(null, "error");
+  }
+}
+
 // ------------------------------------------------------------------ model and history
 async function loadModel() {
   try {
     renderExplainChoices(renderModel(await getJson("/v1/models")));
+    if (state.current) renderPanels(state.current);    // thresholds of the pack's points
   } catch (err) {
     $("model-info").textContent = "Model: unavailable";
     if (err.status === 401 || err.status === 403) showError(err.message);
@@ -177,16 +194,31 @@ function historyItem(it) {
     typeof it.probability === "number" ? pct(it.probability) : null,
     typeof it.n_findings === "number" && it.status === "done"
       ? `${it.n_findings} finding(s)` : null,
-    it.error_code && it.status !== "done" ? it.error_code.replace(/_/g, " ") : null,
+    // a done analysis shows its error code only when its results could not be delivered to
+    // the PACS (the DICOM node dead-lettered them: error_code "delivery_failed")
+    it.error_code && (it.status !== "done" || it.error_code === "delivery_failed")
+      ? it.error_code.replace(/_/g, " ") : null,
     it.pack ? `${it.pack.name} ${it.pack.version}` : null,
   ].filter(Boolean).join(" \u00b7 ");
   const button = el("button", { type: "button", class: "history-item",
     "data-testid": "history-item", "data-id": it.id, "data-status": it.status },
   el("span", { class: `tag tag-${verdict}`, text: verdict }),
-  el("span", { class: "when", text: it.created ? new Date(it.created).toLocaleString() : "" }),
+  el("span", { class: "when", text: isoDateTime(it.created) }),
+  el("span", { class: "who", "data-testid": "history-who", text: who(it) }),
   el("span", { class: "detail", text: detail }));
   button.addEventListener("click", () => openAnalysis(it.id));
   return el("li", {}, button);
+}
+
+/** Who and which study a history entry is: patient, ID and study date (or the accession
+ *  number); the analysis id's start when the service shows no identifiers. */
+function who(it) {
+  const p = it.identity;
+  if (!p) return `Analysis ${String(it.id || "").slice(0, 8)}`;
+  const name = [p.patient_name, p.patient_id].filter(Boolean).join(" \u00b7 ");
+  const study = [p.study_date && p.study_date.slice(0, 10),
+    p.accession_number && `acc. ${p.accession_number}`, p.view].filter(Boolean).join(" \u00b7 ");
+  return [name, study].filter(Boolean).join(" \u2014 ") || `Analysis ${it.id.slice(0, 8)}`;
 }
 
 function markHistory(id) {
@@ -214,14 +246,14 @@ function wireKey() {
   });
 }
 
-function start() {
+async function start() {
   wireKey();
   wireUpload();
   wireViewer();
   $("history-refresh").addEventListener("click", () => refreshHistory());
   $("history-more").addEventListener("click", () => refreshHistory(true));
-  loadModel();
   refreshHistory();
+  await loadModel();                 // whether identifiers are shown, the operating points
   const m = /^#analysis=([0-9A-Za-z_-]+)$/.exec(window.location.hash);
   if (m) openAnalysis(m[1]);
 }

@@ -15,8 +15,9 @@ export const CLASS_COLORS = {
 };
 export const colorOf = (label) => CLASS_COLORS[label] || "#ffffff";
 // Same colours as spinexr.report.overlay.GRADE_COLORS: stenosis grades of MRI regions.
+// Also the other grade names of spinexr.report.overlay.grade_tag_color (degeneration).
 export const GRADE_COLORS = { normal: "#009e73", mild: "#f0e442", moderate: "#e69f00",
-  severe: "#d55e00" };
+  severe: "#d55e00", healthy: "#009e73", doubtful: "#56b4e9", minimal: "#f0e442" };
 export const gradeColor = (label) => GRADE_COLORS[label] || "#ffffff";
 
 export const $ = (id) => document.getElementById(id);
@@ -76,3 +77,62 @@ export function showError(text) {
   $("error").textContent = text || "";
   $("error").hidden = !text;
 }
+
+// ------------------------------------------------------------------ plain clinical words
+// Same words as spinexr.report.wording (tests/service/test_ui_viewer.py compares them).
+export const OPERATING_POINT_TITLES = {
+  youden: "balanced",
+  balanced: "balanced",
+  high_sensitivity: "high sensitivity",
+  sensitive: "high sensitivity",
+  high_specificity: "high specificity",
+  specific: "high specificity",
+};
+export const opTitle = (name) => OPERATING_POINT_TITLES[name] || String(name).replace(/_/g, " ");
+
+export const GATE_CHECK_TITLES = {
+  width: "Image width (pixels)",
+  height: "Image height (pixels)",
+  std: "Contrast (spread of grey values, 0-0.5)",
+  saturated: "Pixels pure black or white",
+  gray_levels: "Distinct grey levels",
+  header: "What the DICOM header says",
+  classifier_logit: "Spine classifier score (log-odds)",
+  level_region: "Spine region used to name levels",
+  vertebrae_detected: "Vertebrae detected",
+  vertebra_chain: "Vertebrae in the longest column",
+  vertebra_chain_confident: "Confident vertebrae in that column",
+  vertebra_top3_score: "Mean score of the 3 best vertebrae",
+  adjacent_body_pairs: "Adjacent vertebral body pairs",
+};
+export const checkTitle = (key) => GATE_CHECK_TITLES[key] || humanize(String(key));
+
+/** A gate check's value as shown (fractions of "saturated" as a percentage). */
+export function checkValue(key, v) {
+  if (v === null || v === undefined) return DASH;
+  if (typeof v === "boolean") return v ? "yes" : "no";
+  if (typeof v === "number" && !Number.isInteger(v)) {
+    return key === "saturated" ? `${(100 * v).toFixed(1)}%` : String(Number(v.toPrecision(3)));
+  }
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
+// ------------------------------------------------------------------ dates: ISO 8601 only
+const pad = (n) => String(n).padStart(2, "0");
+/** "2024-05-01 13:05" (local time) from an ISO timestamp; "" when there is none. */
+export function isoDateTime(value) {
+  if (!value) return "";
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} `
+    + `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+// ------------------------------------------------------------------ patient identifiers
+// Titles of identity.json's fields, in the order shown (spinexr.report.identity.TITLES).
+export const IDENTITY_TITLES = [
+  ["patient_name", "Patient"], ["patient_id", "Patient ID"], ["birth_date", "Born"],
+  ["sex", "Sex"], ["study_date", "Study date"], ["accession_number", "Accession"],
+  ["study_description", "Study"], ["series_description", "Series"], ["view", "View"],
+  ["body_part", "Body part"],
+];
