@@ -9,40 +9,24 @@ import pytest
 pytest.importorskip("pynetdicom")
 sys.path.insert(0, str(Path(__file__).parent))
 
-from spinexr.labels import LESION_CLASSES  # noqa: E402
-
-CLF = "test_efficientnet"   # timm's 99k-parameter test model
 
 
-@pytest.fixture(scope="session")
-def tiny_pack(tmp_path_factory) -> Path:
-    """An untrained 32 px triage classifier and a 64 px YOLO11n lesion detector."""
-    import torch
+def _service_fixtures():
+    """The service tests' fixtures (their tiny pack), loaded from tests/service/conftest.py
+    rather than copied."""
+    import importlib.util
 
-    from spinexr.models.classifier import Preprocess, create_classifier
-    from spinexr.models.pack import save_pack, save_weights
-    from spinexr.models.yolo import build_detection_model
+    folder = Path(__file__).resolve().parents[1] / "service"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))       # its conftest imports service_helpers
+    path = folder / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_service_conftest_for_pacs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    root = tmp_path_factory.mktemp("pack")
-    torch.manual_seed(0)
-    clf = create_classifier(CLF, 2, head="binary")
-    det = build_detection_model("yolo11n", list(LESION_CLASSES))
-    save_pack(root, {
-        "name": "tiny", "version": "0.0.1", "synthetic": True,
-        "card": {"intended_use": "tests only"},
-        "ensemble": {"members": ["clf"], "weights": {"clf": 1.0},
-                     "operating_points": {"youden": 0.5}},
-        "models": {
-            "clf": {"kind": "classifier", "arch": CLF, "head": "binary",
-                    "labels": ["normal", "abnormal"], "input": Preprocess(32).to_dict(),
-                    "weights": "clf.safetensors", "dtype": "float16",
-                    "sha256": save_weights(clf.state_dict(), root / "clf.safetensors")},
-            "lesions": {"kind": "detector", "arch": "yolo11n", "labels": list(LESION_CLASSES),
-                        "input": {"size": 64}, "weights": "lesions.safetensors",
-                        "dtype": "float16", "thresholds": {"conf": 0.5},
-                        "sha256": save_weights(det.state_dict(),
-                                               root / "lesions.safetensors")}}})
-    return root
+
+tiny_pack = _service_fixtures().tiny_pack
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,7 @@ def referenced_uids(ds: Dataset) -> set[str]:
     return found
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05) -> bool:
+def wait_for(predicate, timeout: float = 90.0, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -54,7 +54,7 @@ def test_storescu_to_node_to_storescp(make_node, storescp, tmp_path):
                                "127.0.0.1", str(node.port), str(path)],
                               capture_output=True, text=True)
         assert sent.returncode == 0, sent.stderr
-    assert wait_for(lambda: len(list(out.iterdir())) == 6, timeout=20)
+    assert wait_for(lambda: len(list(out.iterdir())) == 6, timeout=90)
     received = [dcmread(p) for p in sorted(out.iterdir())]
     for src in (plain, j2k):
         mine = [d for d in received if str(src.SOPInstanceUID) in referenced_uids(d)]

@@ -61,7 +61,7 @@ def test_sigkill_mid_queue_then_restart_delivers_everything_once(tmp_path, tiny_
         _listening(proc)
         assert send(node_port, images)[1] == [0, 0, 0]
         queue_db = tmp_path / "data" / "pacs" / "queue.db"
-        assert wait_for(lambda: _pending(queue_db) == 9, timeout=30)
+        assert wait_for(lambda: _pending(queue_db) == 9, timeout=90)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -70,7 +70,7 @@ def test_sigkill_mid_queue_then_restart_delivers_everything_once(tmp_path, tiny_
         try:
             _listening(proc)
             assert send(node_port, images)[1] == [0, 0, 0]        # the modality resends all
-            assert wait_for(lambda: len(pacs.received) >= 9, timeout=30)
+            assert wait_for(lambda: len(pacs.received) >= 9, timeout=90)
             assert not wait_for(lambda: len(pacs.received) > 9, timeout=2)
         finally:
             proc.send_signal(signal.SIGTERM)

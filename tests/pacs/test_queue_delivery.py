@@ -14,7 +14,7 @@ def test_destination_down_then_up_gets_everything_after_backoff(make_node):
     assert send(node.port, images)[1] == [0, 0]
     name = f"PACS@127.0.0.1:{port}"
     assert wait_for(lambda: node.metrics.value("spinexr_pacs_retried_total",
-                                               destination=name) >= 6, timeout=15)
+                                               destination=name) >= 6, timeout=90)
     assert not node.idle()
     pacs = Pacs(port).start()
     try:
