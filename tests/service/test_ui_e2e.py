@@ -232,6 +232,25 @@ def test_upload_boxes_toggle_and_sr_download(page, tmp_path):
     ds = pydicom.dcmread(download.value.path())
     assert ds.Modality == "SR" and ds.StudyInstanceUID == ph.uids.study
 
+    # report.html as served (CSP sandbox, no script): the CSS-only viewer zooms and toggles.
+    # (A page of its own: Chromium logs that it blocks the test driver's scripts there.)
+    analysis_id = page.evaluate("location.hash.split('=')[1]")
+    report = page.context.new_page()
+    report.goto(f"{page.url.split('/#')[0]}/v1/analyses/{analysis_id}/report.html")
+    fitted = report.locator(".rv-img").bounding_box()["width"]
+    report.click("label[for=rv-z4]")
+    natural = report.locator(".rv-img img").evaluate("i => i.naturalWidth")
+    assert report.locator(".rv-img").bounding_box()["width"] == 4 * natural > fitted
+    shown = report.locator("svg .rv-f")
+    n = shown.count()
+    report.click("label[for=rv-c1]")                      # one class off
+    assert 0 < sum(shown.nth(i).is_visible() for i in range(n)) < n
+    report.click("a[href='#rv-f0']")                      # a finding's row -> its box
+    assert report.locator("#rv-f0 rect").evaluate("r => getComputedStyle(r).strokeWidth") \
+        == "5px"
+    expect(report.locator("body")).to_contain_text(ph.patient.patient_id)  # identifiers on
+    report.close()
+
     # No patient identifier in the title or the URL; never the upload's file name.
     assert "PHANTOM_patient_file" not in page.content()
     for phi in (ph.patient.name, ph.patient.patient_id, "PHANTOM_patient_file"):

@@ -39,8 +39,7 @@ height:100%}.rv-img svg{position:absolute;inset:0;width:100%;height:100%;overflo
 .rv-img rect.rv-box{fill:none;stroke-width:2;vector-effect:non-scaling-stroke}
 .rv-img .rv-lvl rect{stroke-dasharray:6 4;stroke-width:1}
 .rv-img text{font-family:system-ui,sans-serif;font-weight:600;dominant-baseline:hanging}
-.rv-f:target rect.rv-box{stroke-width:5}.rv-f:target .rv-label rect{stroke:#fff;stroke-width:2;
-vector-effect:non-scaling-stroke}
+.rv-f:target rect.rv-box{stroke-width:5}
 .rv-lvl{display:none}
 """
 
@@ -121,29 +120,65 @@ def _css(pw: int, ph: int, toggles) -> str:
 
 def _shapes(a: Analysis, classes: list[str], size: tuple[int, int]) -> str:
     """The SVG groups: vertebral levels (hidden unless asked), graded windows/regions, then
-    findings, strongest last (on top)."""
+    findings, strongest last (on top); labels placed so that none covers another."""
     font = size[1] / 60                     # about 12 screen pixels when fitted to 78vh
     out = []
     for v in a.vertebrae:
         out.append(f'<g class="rv-lvl">{_rect(v.as_list(), "#c8c8c8")}'
                    + (_label(v.x2 + 2, v.y1, notices.level_label(v.level, a) or "",
                              "#c8c8c8", font * 0.8) if v.level else "") + "</g>")
-    for g in (g for g in a.grades if g.box is not None):
+    graded = [g for g in a.grades if g.box is not None]
+    texts = {("f", i): _finding_text(f, a) for i, f in enumerate(a.findings)}
+    texts.update({("g", k): f"{g.task}: {g.label} ({notices.grade_location(g, a)})"
+                  for k, g in enumerate(graded)})
+    boxes = {("f", i): f.box for i, f in enumerate(a.findings)}
+    boxes.update({("g", k): g.box for k, g in enumerate(graded)})
+    scores = {key: (a.findings[key[1]].score if key[0] == "f" else -1.0) for key in boxes}
+    at = _place(sorted(boxes, key=lambda k: -scores[k]), boxes, texts, font)
+    labels = []                             # drawn last: no box line crosses a label
+    for k, g in enumerate(graded):
         color = "#{:02x}{:02x}{:02x}".format(*grade_tag_color(g))
-        text = f"{g.task}: {g.label} ({notices.grade_location(g, a)})"
-        out.append(f'<g class="rv-g">{_rect(g.box.as_list(), color)}'
-                   f"{_label(g.box.x1, g.box.y2 + 1, text, color, font)}</g>")
-    order = sorted(range(len(a.findings)), key=lambda i: a.findings[i].score)
-    for i in order:
+        out.append(f'<g class="rv-g">{_rect(g.box.as_list(), color)}</g>')
+        labels.append(f'<g class="rv-g">{_label(*at[("g", k)], texts[("g", k)], color, font)}'
+                      "</g>")
+    for i in sorted(range(len(a.findings)), key=lambda i: a.findings[i].score):
         f = a.findings[i]
         color = "#{:02x}{:02x}{:02x}".format(*class_color(f.label))
-        level = notices.level_label(f.level, a)
-        text = f"{f.label} {f.score:.2f}" + (f" \u00b7 {level}" if level else "")
-        y = f.box.y1 - font * 1.35 if f.box.y1 >= font * 1.35 else f.box.y2 + 1
-        out.append(f'<g class="rv-f rv-c{classes.index(f.label)}" id="rv-f{i}">'
-                   f"<title>{escape(text)}</title>{_rect(f.box.as_list(), color)}"
-                   f"{_label(f.box.x1, y, text, color, font)}</g>")
-    return "".join(out)
+        cls = f"rv-c{classes.index(f.label)}"
+        out.append(f'<g class="rv-f {cls}" id="rv-f{i}"><title>{escape(texts[("f", i)])}'
+                   f"</title>{_rect(f.box.as_list(), color)}</g>")
+        labels.append(f'<g class="{cls}">{_label(*at[("f", i)], texts[("f", i)], color, font)}'
+                      "</g>")
+    return "".join(out + labels)
+
+
+def _finding_text(f, a: Analysis) -> str:
+    level = notices.level_label(f.level, a)
+    return f"{f.label} {f.score:.2f}" + (f" \u00b7 {level}" if level else "")
+
+
+def _place(order, boxes, texts, font: float) -> dict:
+    """Where each label goes (top left, source pixels): above its box, else below it, moved
+    down past labels placed before (``order``: most important first)."""
+    placed, at = [], {}
+    h = font * 1.3
+    for key in order:
+        b = boxes[key]
+        w = _label_width(texts[key], font)
+        y = b.y1 - h - 1 if b.y1 >= h + 1 else b.y2 + 1
+        for _ in range(12):
+            if not any(b.x1 < px + pw and px < b.x1 + w and y < py + ph and py < y + h
+                       for px, py, pw, ph in placed):
+                break
+            y += h + 1
+        placed.append((b.x1, y, w, h))
+        at[key] = (b.x1, y)
+    return at
+
+
+def _label_width(text: str, font: float) -> float:
+    """Estimated (no script can measure it): 0.58 em a character fits the system sans bold."""
+    return 0.58 * font * len(text) + font * 0.6
 
 
 def _rect(box: list[float], color: str) -> str:
@@ -153,9 +188,8 @@ def _rect(box: list[float], color: str) -> str:
 
 
 def _label(x: float, y: float, text: str, color: str, font: float) -> str:
-    """Text on a background of ``color`` (dark text), its width estimated from the length
-    (no script can measure it: 0.6 em a character is wide enough for the system sans)."""
-    width = 0.6 * font * len(text) + font * 0.6
+    """Text on a background of ``color`` (dark text), its width estimated from the length."""
+    width = _label_width(text, font)
     return (f'<g class="rv-label"><rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" '
             f'height="{font * 1.3:.1f}" fill="{color}" rx="{font * 0.15:.1f}"/>'
             f'<text x="{x + font * 0.3:.1f}" y="{y + font * 0.15:.1f}" font-size="{font:.1f}" '

@@ -34,7 +34,8 @@ export function renderPanels(r) {
 export function renderPatient(identity, reason = "") {
   const rows = identity ? IDENTITY_TITLES.filter(([k]) => identity[k])
     .map(([k, title]) => [title, identity[k]]) : [];
-  fillKv($("patient-kv"), rows);
+  $("patient-kv").replaceChildren(...rows.map(([k, v]) => el("div", {},
+    el("dt", { text: k }), el("dd", { text: v }))));
   $("patient-kv").hidden = !rows.length;
   const note = $("patient-note");
   note.textContent = rows.length ? "" : {

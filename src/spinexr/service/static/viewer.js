@@ -50,7 +50,8 @@ export function wireViewer() {
   $("heatmap-opacity").addEventListener("input", setOpacity);
   drawColorbar($("colorbar-canvas"));
   $("wl-preset").replaceChildren(...PRESETS.map((p, i) => el("option", { value: i,
-    text: p.name })));
+    text: p.name })), el("option", { value: "custom", text: "Custom (dragged)", hidden: true,
+    disabled: true }));
   $("wl-preset").addEventListener("change", (e) => applyPreset(Number(e.target.value)));
   $("wl-mode").addEventListener("click", toggleWlMode);
   $("wl-invert").addEventListener("click", toggleInvert);
@@ -133,6 +134,7 @@ function wireContrastDrag(viewer) {
     // Right/left: window width (contrast); down/up: level (down = darker).
     setWindow({ width: d.wl.width + (e.clientX - d.x),
       center: d.wl.center + 0.5 * (e.clientY - d.y) });
+    $("wl-preset").value = "custom";
   });
   const end = (e) => { if (view.drag && e.pointerId === view.drag.id) view.drag = null; };
   viewer.addEventListener("pointerup", end);
@@ -213,7 +215,7 @@ function renderToggles(r) {
   const graded = (r.grades || []).filter((g) => g.box).length;
   if (graded) {
     box.append(toggle(LAYERS.GRADES, r.modality === "mri" ? "Graded regions"
-      : "Graded windows", "#e69f00"));
+      : "Graded windows", null));
   }
   if ((r.vertebrae || []).length) {
     box.append(toggle(LAYERS.VERTEBRAE, "Vertebral levels", "#c8c8c8"));
