@@ -16,7 +16,8 @@ from spinexr.process import ProcessOptions
 def _spec(args: argparse.Namespace, out: str) -> BatchSpec:
     pack, vert = resolve_packs(args.pack, args.vertebrae)     # fails early on a bad pack
     options = ProcessOptions(explain=tuple(m for m in args.explain.split(",") if m),
-                             region=args.region, uid_root=args.uid_root, render=False)
+                             region=args.region, uid_root=args.uid_root, render=False,
+                             identifiers=not args.hide_identifiers)
     return BatchSpec(pack=str(pack.root.resolve()),
                      vertebrae=str(vert.root.resolve()) if vert is not None else None,
                      config=AnalyzerConfig(operating_point=args.operating_point,
