@@ -59,3 +59,34 @@ def test_dicom_without_a_study_uid_keeps_its_other_outputs(tmp_path, tiny_pack, 
         ["result.json", "overlay.png", "boxes.xml", "report.html"])
     notes = json.loads((done / "result.json").read_text())["notes"]
     assert any("SR, GSPS and Secondary Capture not written" in n for n in notes)
+
+
+@pytest.mark.parametrize("intra, given, used", [(1, None, 1), (2, None, 1), (4, None, 4),
+                                                (1, "3", 3)])
+def test_the_default_batch_follows_the_thread_plan(tmp_path, tiny_pack, monkeypatch, intra,
+                                                   given, used):
+    from spinexr.models import threads
+    from spinexr.process import Processor
+
+    plan = threads.ThreadPlan(intra_op=intra, decode_workers=0, cpus=4, free=float(intra))
+    monkeypatch.setattr(threads, "plan_threads", lambda *a, **k: plan)
+    monkeypatch.setattr(threads, "apply_thread_plan", lambda p: p)   # leave torch as it is
+    seen = []
+    real = Processor.stream
+
+    def stream(self, paths, *, batch, **kwargs):
+        seen.append(batch)
+        return real(self, paths, batch=batch, **kwargs)
+
+    monkeypatch.setattr(Processor, "stream", stream)
+    src = tmp_path / "phantom.dcm"
+    xray_to_dicom(generate_xray(3, XrayConfig(size=(256, 200)))).save_as(
+        src, enforce_file_format=True)
+    args = ["analyze", str(src), "--pack", str(tiny_pack), "--out", str(tmp_path / "o"),
+            "--quiet"] + (["--batch", given] if given else [])
+    assert main(args) == 0 and seen == [used]
+
+
+def test_a_batch_under_one_is_refused(capsys):
+    assert main(["analyze", "x.png", "--batch", "0"]) == 2
+    assert "'0': give an integer >= 1" in capsys.readouterr().err

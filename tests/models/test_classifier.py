@@ -175,6 +175,38 @@ def test_classifier_batches_give_the_same_answers():
     assert many.predict_proba([]).shape == (0, 3)
 
 
+class _StandIn:
+    """A member without ``pre``: asked through ``predict_logits`` only."""
+
+    def predict_logits(self, images):
+        return np.full((len(images), 1), 7.0, np.float32)
+
+
+def test_shared_logits_prepare_once_per_contract_and_give_each_members_own_logits(
+        monkeypatch):
+    import spinexr.models.classifier as classifier
+
+    rng = np.random.default_rng(4)
+    images = [rng.random((40 + i, 36), dtype=np.float32) for i in range(5)]
+    a, b = _trained_like("softmax", 3), _trained_like("binary", 2)
+    members = {"a": Classifier(a, ["x", "y", "z"], "softmax", Preprocess(32), batch_size=2),
+               "b": Classifier(b, ["n", "p"], "binary", Preprocess(32), batch_size=2),
+               "c": Classifier(b, ["n", "p"], "binary", Preprocess(24), batch_size=2),
+               "s": _StandIn()}
+    own = {k: m.predict_logits(images) for k, m in members.items()}
+    calls = []
+    real = classifier.prepare
+    monkeypatch.setattr(classifier, "prepare",
+                        lambda ims, pre: calls.append(pre.input_size) or real(ims, pre))
+    shared = classifier.shared_logits(members, images)
+    assert list(shared) == ["a", "b", "c", "s"]
+    for k in members:
+        np.testing.assert_array_equal(shared[k], own[k])
+    # chunks of 2 of 5 images: 3 prepares for the 32 px contract of a and b, 3 for c's
+    assert sorted(calls) == [24] * 3 + [32] * 3
+    assert classifier.shared_logits(members, [])["b"].shape == (0, 1)
+
+
 @pytest.mark.parametrize("head, labels", [("binary", ["normal", "abnormal"]),
                                           ("ordinal", ["g0", "g1", "g2", "g3", "g4"])])
 def test_save_pack_load_gives_the_same_predictions(tmp_path, head, labels):

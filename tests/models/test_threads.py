@@ -40,3 +40,9 @@ def test_applying_a_plan_sets_torch_and_the_onnx_default(monkeypatch):
 
 def test_busy_elsewhere_is_a_cpu_count():
     assert 0.0 <= busy_elsewhere(0.05) <= 4 * threads.available_cpus()
+
+
+@pytest.mark.parametrize("intra, batch", [(1, 1), (2, 1), (3, 4), (16, 4)])
+def test_the_planned_batch_is_one_image_with_few_threads(intra, batch):
+    plan = ThreadPlan(intra_op=intra, decode_workers=0, cpus=16, free=float(intra))
+    assert threads.planned_batch(plan) == batch

@@ -50,7 +50,11 @@ def add_parser(sub) -> None:
     p.add_argument("--hide-identifiers", action="store_true",
                    help="leave patient and study identifiers out of report.html (research "
                         "exports; result.json never holds them)")
-    p.add_argument("--batch", type=int, default=4, help="images per model batch")
+    p.add_argument("--batch", type=_positive, default=None,
+                   help="images per model batch (default: from the thread plan: 1 when it "
+                        "gives the models 2 threads or fewer, as on a machine with few free "
+                        "cores, where batching costs the CPU as much per image and delays "
+                        "results; else 4). With --engine: images per chunk (default 4)")
     p.add_argument("--decode-workers", type=int, default=None,
                    help="processes reading the next batch while this one is analysed (0: read "
                         "in the main process; default: sized with the model threads to the "
@@ -75,6 +79,13 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give an integer >= 1")
+    return value
+
+
 def add_pack_arguments(p) -> None:
     """``--pack`` and ``--vertebrae`` (see :func:`spinexr.models.pack.resolve_packs`)."""
     p.add_argument("--pack", type=Path, default=None,
@@ -96,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     from spinexr.analyze import Analyzer, AnalyzerConfig
     from spinexr.models.pack import resolve_packs
-    from spinexr.models.threads import apply_thread_plan, plan_threads
+    from spinexr.models.threads import apply_thread_plan, plan_threads, planned_batch
     from spinexr.process import ProcessOptions, Processor
 
     if args.engine is not None:
@@ -119,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     rows, names = [], OutputNames()
     bar = tqdm(total=len(files), desc="analyze", unit="img", file=sys.stderr,
                disable=args.quiet or None)
-    for batch in processor.stream(files, batch=args.batch, workers=plan.decode_workers,
+    size = args.batch or planned_batch(plan)
+    for batch in processor.stream(files, batch=size, workers=plan.decode_workers,
                                   options=options):
         for done in batch:
             folder = args.out / names.claim(done.analysis.image_id)

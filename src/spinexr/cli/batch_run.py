@@ -12,6 +12,9 @@ from spinexr.batch.manifest import is_url
 from spinexr.models.pack import resolve_packs
 from spinexr.process import ProcessOptions
 
+#: Images per chunk of an engine run (one model batch, one results part) unless --batch says.
+CHUNK = 4
+
 
 def _spec(args: argparse.Namespace, out: str) -> BatchSpec:
     pack, vert = resolve_packs(args.pack, args.vertebrae)     # fails early on a bad pack
@@ -49,7 +52,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
                disable=args.quiet or None)
     try:
         with _engine(args, spec) as engine:
-            summary = run_batch(paths, store, engine, chunk=args.batch, progress=bar.update)
+            summary = run_batch(paths, store, engine, chunk=args.batch or CHUNK,
+                                progress=bar.update)
     finally:
         bar.close()
     outcomes = ", ".join(f"{v} {k}" for k, v in sorted(summary.outcomes.items())) or "none"

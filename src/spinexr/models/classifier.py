@@ -405,3 +405,38 @@ class Classifier:
         """The manifest fields describing this classifier (without weights / arch)."""
         return {"kind": "classifier", "head": self.head, "labels": list(self.labels),
                 "input": self.pre.to_dict()}
+
+
+def shared_logits(classifiers: Mapping[str, Any], images: Sequence[np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+    """Each classifier's :meth:`Classifier.predict_logits` on the same images, preparing each
+    chunk of images once per input contract instead of once per classifier.
+
+    An ensemble's members usually share one contract (size, mean/std, interpolation); then
+    the resize of every image, the costliest preprocessing step, runs once, not once per
+    member. Classifiers with the same ``pre`` and ``batch_size`` share prepared chunks, so
+    each one sees exactly the batches its own ``predict_logits`` would give it (same logits,
+    bit for bit). Objects without ``pre`` / ``logits_from_batch`` (stand-ins) are asked
+    through ``predict_logits``.
+
+    Returns:
+        name -> logits (N, K), in the order of ``classifiers``.
+    """
+    groups: dict[tuple[Preprocess, int], list[str]] = {}
+    out: dict[str, np.ndarray] = {}
+    for name, clf in classifiers.items():
+        if isinstance(getattr(clf, "pre", None), Preprocess) and hasattr(clf, "logits_from_batch"):
+            groups.setdefault((clf.pre, max(int(clf.batch_size), 1)), []).append(name)
+        else:
+            out[name] = clf.predict_logits(images)
+    for (pre, step), names in groups.items():
+        parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        for start in range(0, len(images), step):
+            batch = prepare(images[start:start + step], pre)
+            for n in names:
+                parts[n].append(classifiers[n].logits_from_batch(batch))
+        for n in names:
+            clf = classifiers[n]
+            k = output_width(clf.head, clf.num_classes)
+            out[n] = np.concatenate(parts[n]) if parts[n] else np.zeros((0, k), np.float32)
+    return {name: out[name] for name in classifiers}

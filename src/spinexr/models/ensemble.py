@@ -273,7 +273,10 @@ class TriageEnsemble:
     def predict(self, images: Sequence[np.ndarray]) -> TriageScores:
         """Run every member on (H, W) float images in [0, 1]; per-model probabilities are
         temperature-scaled."""
-        per_model = {name: positive_probability(clf.predict_logits(images), clf.head,
+        from spinexr.models.classifier import shared_logits   # torch: imported when used
+
+        logits = shared_logits(self.members, images)   # one resize per image and contract
+        per_model = {name: positive_probability(logits[name], clf.head,
                                                 self.temperatures[name])
                      for name, clf in self.members.items()}
         return self.combine(per_model)

@@ -113,11 +113,28 @@ def apply_thread_plan(plan: ThreadPlan | None = None) -> ThreadPlan:
     return plan
 
 
+#: Intra-op threads up to which one image per model batch is the CPU default.
+FEW_THREADS = 2
+
+
+def planned_batch(plan: ThreadPlan) -> int:
+    """Images per model batch on the CPU under ``plan``: 1 with up to :data:`FEW_THREADS`
+    intra-op threads, else 4.
+
+    Why (docs/scaling.md, 2 shared cores): at 1-2 threads the models cost the same CPU per
+    image at batch 1 and 4 (ONNX Runtime's convolutions gain nothing from a batch), while
+    batch 1 starts the models after one read instead of four and returns each result as it
+    is done: ``spinexr analyze`` of 12 JPEG 2000 images took 13.4 s at batch 1 and 14.0 s at
+    batch 4. With more threads a batch keeps them busy in the small late layers, so 4 stays.
+    """
+    return 1 if plan.intra_op <= FEW_THREADS else 4
+
+
 def planned_intra_op() -> int | None:
     """The applied plan's intra-op threads, or ``None`` when no plan was applied (then ONNX
     Runtime uses its own default, one per physical core)."""
     return _CURRENT[0].intra_op if _CURRENT else None
 
 
-__all__ = ["ThreadPlan", "apply_thread_plan", "available_cpus", "busy_elsewhere",
-           "plan_threads", "planned_intra_op"]
+__all__ = ["FEW_THREADS", "ThreadPlan", "apply_thread_plan", "available_cpus",
+           "busy_elsewhere", "plan_threads", "planned_batch", "planned_intra_op"]

@@ -11,6 +11,7 @@ from typing import Any
 
 from spinexr.analyze import Analyzer
 from spinexr.models.pack import resolve_packs
+from spinexr.models.threads import apply_thread_plan, plan_threads
 from spinexr.errors import SpinexrError, StorageError
 from spinexr.service.auth import KeyVerifier, LoginThrottle, RateLimiter, retry_after
 from spinexr.service.inflight import Hold, InflightBytes
@@ -26,7 +27,17 @@ log = logging.getLogger("spinexr.service")
 
 def load_analyzer(settings: Settings):
     """The analyzer of ``settings.pack_dir`` (default: the CLI's default packs, see
-    :func:`~spinexr.models.pack.resolve_packs`)."""
+    :func:`~spinexr.models.pack.resolve_packs`).
+
+    First applies one thread plan for the process (:mod:`spinexr.models.threads`): the
+    ``settings.workers`` analysis threads share the CPUs free at start, so torch and the
+    ONNX Runtime sessions created here get ``free / workers`` intra-op threads each instead
+    of every core each (workers x cores threads on the cores: the collapse under load the
+    plan exists for). Uploads are decoded in the analysis threads: no decode processes."""
+    plan = apply_thread_plan(plan_threads(settings.workers, decode_workers=0))
+    log.info("thread plan", extra={"fields": {
+        "intra_op_threads": plan.intra_op, "workers": settings.workers, "cpus": plan.cpus,
+        "free_cpus": plan.free}})
     pack, vert = resolve_packs(settings.pack_dir, settings.vertebrae_dir)
     return Analyzer(pack, vertebrae_pack=vert)
 
