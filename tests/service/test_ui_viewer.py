@@ -214,10 +214,13 @@ def test_identifiers_hidden_by_the_service_are_not_fetched(page):
         "next_cursor": None}))
     page.reload()
     page.wait_for_selector("#result[data-ready=true]", timeout=15000)
-    sync_api.expect(page.locator("[data-testid=patient]")).to_have_attribute("data-state",
-                                                                             "hidden")
-    sync_api.expect(page.locator("[data-testid=patient-note]")).to_contain_text("hidden")
-    sync_api.expect(page.locator("[data-testid=history-who]")).to_have_text("Analysis abc123")
+    # generous waits: on a loaded 2-core machine the reloaded page took over 5 s to settle
+    sync_api.expect(page.locator("[data-testid=patient]")).to_have_attribute(
+        "data-state", "hidden", timeout=30000)
+    sync_api.expect(page.locator("[data-testid=patient-note]")).to_contain_text(
+        "hidden", timeout=30000)
+    sync_api.expect(page.locator("[data-testid=history-who]")).to_have_text(
+        "Analysis abc123", timeout=30000)
     assert asked == [] and "DOE" not in page.content()
 
 

@@ -134,13 +134,13 @@ def test_triage_recipe_end_to_end(tmp_path, capsys):
     assert fitted.weights == pytest.approx(ens.weights)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["n"] == 6 and metrics["oof"]["n"] == 16
-    assert metrics["test"]["youden"]["threshold"] == ens["operating_points"]["youden"]
+    assert metrics["test"]["youden"]["threshold"] == ens.operating_points["youden"]
     from spinexr.io import read_radiograph
     from spinexr.data import load_dataset
 
     sample = load_dataset(tmp_path / "data", "vindr", split="test").samples[0]
     result = pack.triage().predict([read_radiograph(sample.image_path).pixels])
-    assert result["probability"].shape == (1,) and set(result["per_model"]) == {"a", "b"}
+    assert result.probability.shape == (1,) and set(result.per_model) == {"a", "b"}
     # resuming a finished run changes nothing
     sha = pack.model_spec("a").sha256
     assert main(["train", str(cfg), "--out", str(out), "--resume"]) == 0

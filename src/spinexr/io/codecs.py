@@ -39,6 +39,9 @@ J2K_SYNTAXES = frozenset(str(u) for u in uid.JPEG2000TransferSyntaxes)
 JPEG_SYNTAXES = frozenset(str(u) for u in (
     uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLossless, uid.JPEGLosslessSV1,
     uid.JPEGLSLossless, uid.JPEGLSNearLossless))
+#: Every encapsulated syntax spinexr decodes. Checked against this list, not pydicom's UID
+#: dictionary: other libraries (pynetdicom) add newer syntaxes such as JPEG XL to that one.
+ENCAPSULATED_SYNTAXES = J2K_SYNTAXES | JPEG_SYNTAXES | {str(uid.RLELossless)}
 
 
 def decode_with_pydicom(pixel_data: bytes, transfer_syntax: str, options: dict[str, Any]

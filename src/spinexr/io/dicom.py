@@ -171,9 +171,10 @@ def _transfer_syntax(ds: Dataset, source: str, header: hdr.ImageHeader
         return native, f"{uid.UID(native).name} (inferred: (0002,0010) Transfer Syntax UID " \
             f"is {stated!r})", None, None
     frame = next(generate_frames(ds.PixelData, number_of_frames=header.frames))
-    if known and uid.UID(stated).is_encapsulated:
+    decodable = known and stated in codecs.ENCAPSULATED_SYNTAXES
+    if decodable:
         syntax, name = stated, uid.UID(stated).name
-    elif stated and not known:
+    elif stated and (not known or uid.UID(stated).is_encapsulated):
         raise UnsupportedImageError(
             f"(0002,0010) Transfer Syntax UID {stated!r} is not one spinexr decodes (JPEG, "
             "JPEG-LS, JPEG 2000, HTJ2K, RLE, uncompressed, deflated); convert the file first",

@@ -39,8 +39,9 @@ from spinexr.errors import ConfigError, DatasetError
 from spinexr.evaluate.classification import auroc, threshold_metrics
 from spinexr.io import read_radiograph
 from spinexr.models.classifier import Preprocess, create_classifier, normalize, output_width
-from spinexr.models.ensemble import (fit_temperature, fit_weights, positive_probability,
-                                     threshold_for_sensitivity, weighted_vote, youden_threshold)
+from spinexr.models.ensemble import (TriageScores, fit_temperature, fit_weights,
+                                     positive_probability, threshold_for_sensitivity,
+                                     weighted_vote, youden_threshold)
 from spinexr.models.pack import load_pack, save_pack, save_weights
 from spinexr.train.augment import AugmentConfig, augment_batch
 from spinexr.train.config import (ClassifyRecipe, Member, TrainConfig, engine_config,
@@ -258,10 +259,11 @@ def evaluate_test_once(pack, cfg: TrainConfig, recipe: ClassifyRecipe, *, batch:
         probs = np.concatenate(chunks)
         return {"n": int(len(y)), **head_metrics(np.log(np.clip(probs, 1e-300, 1)), y,
                                                  "softmax")}
-    p = np.concatenate([c["probability"] for c in chunks])
+    scores = TriageScores.concatenate(chunks)
+    p = scores.probability
     out: dict[str, Any] = {"n": int(len(y)), "n_positive": int(y.sum()), "auroc": auroc(y, p)}
     for name in triage.members:
-        out[f"auroc_{name}"] = auroc(y, np.concatenate([c["per_model"][name] for c in chunks]))
+        out[f"auroc_{name}"] = auroc(y, scores.per_model[name])
     out.update({op: threshold_metrics(y, p, t) for op, t in triage.operating_points.items()})
     return out
 
