@@ -34,11 +34,11 @@ def load_analyzer(settings: Settings):
     ONNX Runtime sessions created here get ``free / workers`` intra-op threads each instead
     of every core each (workers x cores threads on the cores: the collapse under load the
     plan exists for). Uploads are decoded in the analysis threads: no decode processes."""
+    pack, vert = resolve_packs(settings.pack_dir, settings.vertebrae_dir)  # fails first, alone
     plan = apply_thread_plan(plan_threads(settings.workers, decode_workers=0))
     log.info("thread plan", extra={"fields": {
         "intra_op_threads": plan.intra_op, "workers": settings.workers, "cpus": plan.cpus,
         "free_cpus": plan.free}})
-    pack, vert = resolve_packs(settings.pack_dir, settings.vertebrae_dir)
     return Analyzer(pack, vertebrae_pack=vert)
 
 
