@@ -56,3 +56,30 @@ def test_a_missing_pack_is_one_error_line(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("error: ") and "no pack.json" in err
+
+
+def test_int8_needs_calibration_images_and_the_packs_own_folder(tmp_path, capsys):
+    root = _pack(tmp_path / "pack")
+    assert main(["export", "--pack", str(root), "--int8", "clf"]) == 2
+    assert "--int8 needs --calibration images" in capsys.readouterr().err
+    assert main(["export", "--pack", str(root), "--int8", "clf", "--calibration", "x.png",
+                 "--out", str(tmp_path / "elsewhere")]) == 2
+    assert "leave --out out" in capsys.readouterr().err
+
+
+def test_int8_lesion_detector_calibrated_on_analysed_phantoms(tmp_path, tiny_pack, capsys):
+    from spinexr.phantom import XrayConfig, generate_xray, xray_to_dicom
+
+    for seed in (1, 2):
+        xray_to_dicom(generate_xray(seed, XrayConfig(size=(256, 200)))).save_as(
+            tmp_path / f"{seed}.dcm", enforce_file_format=True)
+    assert main(["export", "--pack", str(tiny_pack), "--int8", "lesions", "--calibration",
+                 str(tmp_path / "*.dcm"), "--runs", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"int8 models calibrated on 2 image\(s\)", out)
+    assert re.search(r"lesions: lesions\.int8\.onnx .* 2 calibration inputs .* int8 "
+                     r"[\d.]+ ms", out)
+    pack = load_pack(tiny_pack)
+    assert pack.detector("lesions").engine.path.name == "lesions.int8.onnx"
+    entry = json.loads((tiny_pack / "onnx" / "export.json").read_text())["models"]["lesions"]
+    assert entry["precision"] == "int8" and entry["fp32_file"] == "lesions.onnx"

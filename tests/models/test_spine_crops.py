@@ -153,6 +153,31 @@ def test_window_triage_pools_the_brightest_window():
     assert again.probability[0] < 0.5      # the lesion's window is not among them
 
 
+def test_window_triage_members_share_the_crops_and_give_their_own_probabilities():
+    import torch
+
+    from spinexr.models.classifier import Classifier, Preprocess, create_classifier
+    from spinexr.models.ensemble import positive_probability
+    from spinexr.models.spine_crops import _window_logits
+
+    pre = Preprocess(32, interpolation="area")
+    members = {}
+    for seed, name in enumerate(("a", "b")):
+        torch.manual_seed(seed)
+        members[name] = Classifier(create_classifier("test_efficientnet", 2, head="binary"),
+                                   ["normal", "abnormal"], "binary", pre)
+    ens = TriageEnsemble(members, {"a": 0.5, "b": 0.5}, operating_points={"youden": 0.5})
+    spec = CropSpec(width=1.5, height=1.6, stretch=True)
+    tri = WindowTriage(ens, _Det(_column()), spec)
+    rng = np.random.default_rng(1)
+    images = [rng.random((300, 120), dtype=np.float32) for _ in range(2)]
+    out = tri.predict(images)
+    wins = tri.windows(images)
+    for name, clf in members.items():      # each member alone, cutting its own crops
+        alone = positive_probability(_window_logits(clf, images, wins, spec), "binary")
+        np.testing.assert_array_equal(out.per_model[name], alone)
+
+
 def test_window_triage_without_vertebrae_reads_normal():
     ens = TriageEnsemble({"m": _BrightWindow()}, {"m": 1.0}, operating_points={"youden": 0.5})
     tri = WindowTriage(ens, _Det([]), CropSpec(stretch=False))

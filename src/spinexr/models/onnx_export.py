@@ -313,12 +313,13 @@ def _latency(pack: ModelPack, key: str, onnx_path: Path, runs: int, threads: int
                 return det.model(x.to(det.device))
     array = x.numpy()
     with flush_denormals():
-        torch_ms = _median_ms(torch_call, runs)
-    return {"torch_ms": torch_ms, "onnxruntime_ms": _median_ms(lambda: ort_model(array), runs),
+        torch_ms = median_ms(torch_call, runs)
+    return {"torch_ms": torch_ms, "onnxruntime_ms": median_ms(lambda: ort_model(array), runs),
             "runs": runs}
 
 
-def _median_ms(call, runs: int, warmup: int = 2) -> float:
+def median_ms(call, runs: int, warmup: int = 2) -> float:
+    """Median milliseconds of ``call()`` over ``runs`` runs, after ``warmup`` uncounted ones."""
     for _ in range(warmup):  # allocations, ORT's first-run planning, waking thread pools
         call()
     times = []

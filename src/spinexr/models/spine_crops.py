@@ -200,11 +200,17 @@ def find_windows(detector, spec: CropSpec, images: Sequence[np.ndarray],
             for im, v in zip(images, vertebrae)]
 
 
+def _crops(images: Sequence[np.ndarray], wins: Sequence[Sequence[Box]], spec: CropSpec
+           ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Every window's pixels, and the image each belongs to (M,)."""
+    crops = [window_pixels(im, w, spec) for im, ws in zip(images, wins) for w in ws]
+    return crops, np.asarray([i for i, ws in enumerate(wins) for _ in ws], dtype=np.int64)
+
+
 def _window_logits(clf, images: Sequence[np.ndarray], wins: Sequence[Sequence[Box]],
                    spec: CropSpec) -> np.ndarray:
     """One classifier's image logits: its window logits pooled per image."""
-    crops = [window_pixels(im, w, spec) for im, ws in zip(images, wins) for w in ws]
-    owner = np.asarray([i for i, ws in enumerate(wins) for _ in ws], dtype=np.int64)
+    crops, owner = _crops(images, wins, spec)
     return pool_logits(clf.predict_logits(crops), owner, len(images), spec.aggregate, clf.head)
 
 
@@ -249,9 +255,14 @@ class WindowTriage(_OnWindows):
         (each image's windows, top to bottom)."""
         from dataclasses import replace
 
+        from spinexr.models.classifier import shared_logits   # torch: imported when used
+
         wins = self.windows(images, vertebrae)
-        per_model = {name: positive_probability(_window_logits(clf, images, wins, self.spec),
-                                                clf.head, self.ensemble.temperatures[name])
+        crops, owner = _crops(images, wins, self.spec)      # cut once for all members,
+        logits = shared_logits(self.ensemble.members, crops)  # resized once per contract
+        per_model = {name: positive_probability(
+                         pool_logits(logits[name], owner, len(images), self.spec.aggregate,
+                                     clf.head), clf.head, self.ensemble.temperatures[name])
                      for name, clf in self.ensemble.members.items()}
         return replace(self.ensemble.combine(per_model), windows=tuple(map(tuple, wins)))
 
