@@ -34,4 +34,10 @@ def archive(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def spec() -> BatchSpec:
-    return BatchSpec(pack=str(MODELS / "demo"), vertebrae=str(MODELS / "vertebrae"))
+    """Both engines with one fixed thread plan: a plan sized from the CPUs free at the moment
+    gave the two engines different intra-op thread counts on a loaded machine, and ONNX
+    Runtime's sums then differed in the last bits (a full run saw rows differ)."""
+    from spinexr.models.threads import ThreadPlan
+
+    return BatchSpec(pack=str(MODELS / "demo"), vertebrae=str(MODELS / "vertebrae"),
+                     threads=ThreadPlan(intra_op=1, decode_workers=0, cpus=1, free=1.0))
