@@ -248,7 +248,8 @@ class Analyzer:
                region: str | None) -> list[Analysis]:
         """A batch holding MR slices: those go down the MRI path (or are refused when the pack
         has none), the radiographs down this one; results in input order."""
-        xr = [i for i in range(len(images)) if i not in set(mr)]
+        taken = set(mr)
+        xr = [i for i in range(len(images)) if i not in taken]
         slices = [images[i] for i in mr]
         if self.mri is not None:
             done = self.mri.analyze_batch(slices, explain=methods, info=self.info)

@@ -21,6 +21,7 @@ from spinexr.analyze import Analyzer, refused_analysis
 from spinexr.errors import ConfigError, SpinexrError
 from spinexr.io.prefetch import ReadResult, read_batches, read_one
 from spinexr.report.card import clinical_card
+from spinexr.report.json_out import analysis_to_dict, json_bytes
 from spinexr.report.outputs import render_outputs
 from spinexr.types import Analysis, Radiograph
 
@@ -164,9 +165,6 @@ class Processor:
 
     @staticmethod
     def _refused_files(a: Analysis, source: Source) -> dict[str, bytes]:
-        from spinexr.report import analysis_to_dict
-        from spinexr.report.json_out import json_bytes
-
         path = str(source.path) if source.path is not None else None
         return {"result.json": json_bytes(analysis_to_dict(a, source_path=path))}
 
