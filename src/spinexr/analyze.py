@@ -148,7 +148,7 @@ class Analyzer:
             raise ConfigError(f"operating point {self.config.operating_point!r} is not in the "
                               f"pack (has {sorted(self.triage_model.operating_points)})",
                               "operating_point")
-        self.lesion_detector = (pack.detector(self.roles.lesion_detector, device=dev)
+        self.lesion_detector = (pack.image_detector(self.roles.lesion_detector, device=dev)
                                 if self.roles.lesion_detector else None)
         self.vertebra_detector = self.input_gate.detector
         self.graders = {k: pack.grader(k, device=dev) for k in self.roles.graders}
@@ -230,7 +230,7 @@ class Analyzer:
         with _timed(timings, "triage"):
             triage = self._triage(pixels, bodies)
         with _timed(timings, "lesions"):
-            lesions = self._lesions(pixels, triage)
+            lesions = self._lesions(pixels, bodies, triage)
         with _timed(timings, "grades"):
             grades = self._grades(pixels, bodies,
                                   [gates[i].checks.get("level_region") for i in ok])
@@ -302,8 +302,8 @@ class Analyzer:
             return self.triage_model.predict(pixels, self._window_bodies(bodies))
         return self.triage_model.predict(pixels)
 
-    def _lesions(self, pixels: list[np.ndarray], triage: TriageScores | None
-                 ) -> list[list[Box]]:
+    def _lesions(self, pixels: list[np.ndarray], bodies: list[tuple[Box, ...]],
+                 triage: TriageScores | None) -> list[list[Box]]:
         if self.lesion_detector is None or not pixels:
             return [[] for _ in pixels]
         cfg, op = self.config, self.config.operating_point
@@ -312,7 +312,13 @@ class Analyzer:
         todo = [i for i in range(len(pixels)) if abnormal[i] or cfg.gating == "vindr"]
         spec = self.pack.model_spec(self.roles.lesion_detector)
         conf = cfg.lesion_conf if cfg.lesion_conf is not None else spec.thresholds.conf
-        found = self.lesion_detector.predict([pixels[i] for i in todo], conf=conf)
+        images = [pixels[i] for i in todo]
+        if spec.windows is None:
+            found = self.lesion_detector.predict(images, conf=conf)
+        else:   # on vertebra windows: reuse the gate's bodies when they are the same ones
+            known = self._window_bodies(bodies, spec.windows)
+            found = self.lesion_detector.predict(
+                images, conf=conf, vertebrae=None if known is None else [known[i] for i in todo])
         out: list[list[Box]] = [[] for _ in pixels]
         for i, boxes in zip(todo, found):
             out[i] = boxes if abnormal[i] else [b for b in boxes

@@ -80,13 +80,13 @@ def test_tall_images_are_tiled_along_their_long_side():
 
 
 def test_tile_boxes_cut_by_an_inner_edge_are_dropped_and_merged_by_nms():
-    from spinexr.models.detector import _from_tile, merge_boxes
+    from spinexr.models.detector import from_tile, merge_boxes
     from spinexr.types import Box
 
     tile = (0, 700, 900, 2500)
     inside = Box(10, 100, 60, 140, "V", score=0.9)
     cut = Box(10, 0.5, 60, 40, "V", score=0.9)                         # touches the top edge
-    out = _from_tile([inside, cut], tile, (2500, 900))
+    out = from_tile([inside, cut], tile, (2500, 900))
     assert [(b.y1, b.y2) for b in out] == [(800, 840)]
     twin = Box(11, 801, 61, 841, "V", score=0.8)
     assert merge_boxes(out + [twin], iou=0.6) == out                   # the weaker twin goes

@@ -39,7 +39,7 @@ def infer_models(pack, plan: Plan, samples, *, conf: float, batch: int,
     """One pass: read each image once, run every planned model on it."""
     from tqdm import tqdm
 
-    detectors = {k: pack.detector(k, device=device) for k in plan.detectors}
+    detectors = {k: pack.image_detector(k, device=device) for k in plan.detectors}
     out = ModelOutputs(boxes={k: [] for k in detectors})
     triage: list[TriageScores] = []
     probs: dict[str, list[np.ndarray]] = {k: [] for k in plan.classifiers}

@@ -140,7 +140,7 @@ class Detector:
                               conf=conf, iou=iou, max_det=max_det, preprocess=None)
         per_image: list[list[Box]] = [[] for _ in images]
         for (i, tile), boxes in zip(jobs, found):
-            per_image[i] += _from_tile(boxes, tile, prepared[i].shape)
+            per_image[i] += from_tile(boxes, tile, prepared[i].shape)
         return [merge_boxes(b, iou, max_det) for b in per_image]
 
     def _boxes(self, det: np.ndarray, lb: Letterbox) -> list[Box]:
@@ -170,9 +170,11 @@ def tiles(shape: tuple[int, int], max_aspect: float, overlap: float = 0.25
     return [(0, s, w, s + size) if h >= w else (s, 0, s + size, h) for s in starts]
 
 
-def _from_tile(boxes: Sequence[Box], tile: tuple[int, int, int, int],
-               shape: tuple[int, int], edge: float = 2.0) -> list[Box]:
-    """Boxes of a tile in image coordinates, without those cut by an inner tile edge."""
+def from_tile(boxes: Sequence[Box], tile: tuple[int, int, int, int],
+              shape: tuple[int, int], edge: float = 2.0) -> list[Box]:
+    """Boxes found in a tile ``(x0, y0, x1, y1)`` of an (H, W) image, in image coordinates,
+    without those cut by an inner tile edge (within ``edge`` pixels of a side of the tile that
+    is not a side of the image)."""
     from dataclasses import replace
 
     x0, y0, x1, y1 = tile

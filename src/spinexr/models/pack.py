@@ -114,6 +114,20 @@ class ModelPack:
                 tile_aspect=spec.input.tile_aspect)
         return self._cache[("detector", key, device, engine)]
 
+    def image_detector(self, key: str, *, device: str = "cpu", engine: str = "auto"):
+        """The detector stored under ``key`` as it runs on whole images: its :meth:`detector`,
+        or a :class:`~spinexr.models.window_detector.WindowDetector` when its spec has
+        ``windows`` (it then runs on vertebra windows found by the pack's vertebra detector,
+        and on the whole image when ``windows.whole``)."""
+        det = self.detector(key, device=device, engine=engine)
+        crops = self.model_spec(key).windows
+        if crops is None:
+            return det
+        from spinexr.models.window_detector import WindowDetector
+
+        return WindowDetector(det, self.detector(crops.detector, device=device, engine=engine),
+                              crops)
+
     def classifier(self, key: str, *, device: str = "cpu", engine: str = "auto"):
         """Build the :class:`~spinexr.models.classifier.Classifier` stored under ``key`` (cached).
 

@@ -46,6 +46,9 @@ class CropSpec:
             area lies inside the window (training targets only).
         stretch: rescale each window's intensities so its 1st..99th percentiles span [0, 1]
             (exposure differs between radiographs far more than between a lesion and bone).
+        whole: detectors only (:class:`~spinexr.models.window_detector.WindowDetector`): also
+            run the model on the whole image as one more view, for lesions larger than a
+            window or outside every window.
     """
 
     detector: str = "vertebra_detector"
@@ -55,6 +58,7 @@ class CropSpec:
     aggregate: str = "max"
     min_cover: float = 0.5
     stretch: bool = True
+    whole: bool = False
 
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0:

@@ -50,8 +50,8 @@ from spinexr.train.engine import Dist, EngineConfig, derived_seed, fit, init_dis
 from spinexr.train.images import ArrayData, load_images
 from spinexr.train.losses import class_balanced_weights, make_loss
 from spinexr.train.oof import OutOfFold, head_metrics
-from spinexr.train.windows import (load_windows, parse_windows, pooled_oof, train_windows,
-                                   window_folds)
+from spinexr.train.windows import (add_window_detector, load_windows, parse_windows, pooled_oof,
+                                   train_windows, window_folds)
 from spinexr.types import Sample
 
 log = logging.getLogger("spinexr.train")
@@ -355,26 +355,6 @@ def train_window_members(cfg: TrainConfig, recipe: ClassifyRecipe, windows,
     return oof, states, epochs
 
 
-def _add_window_detector(pack_dir: Path, manifest: dict, windows) -> dict:
-    """Copy the vertebra detector into the pack and describe the windows (in the triage
-    ensemble, or in each grader's spec)."""
-    import shutil
-
-    source = load_pack(windows.pack)
-    key = windows.spec.detector
-    spec = dict(source.model_spec(key).raw)
-    shutil.copyfile(source.root / spec["weights"], pack_dir / spec["weights"])
-    manifest["models"][key] = spec
-    if "ensemble" in manifest:
-        manifest["ensemble"]["windows"] = windows.spec.to_dict()
-    else:
-        for name, model in manifest["models"].items():
-            if model.get("kind") == "classifier":
-                model["windows"] = windows.spec.to_dict()
-    save_pack(pack_dir, manifest)
-    return manifest
-
-
 def _publish(cfg: TrainConfig, recipe: ClassifyRecipe, samples, oof, states, epochs,
              fitted: OofFit, out: Path, device: str, windows=None) -> Path:
     """Pack, then (only then) the one test evaluation, then metrics.json."""
@@ -383,7 +363,7 @@ def _publish(cfg: TrainConfig, recipe: ClassifyRecipe, samples, oof, states, epo
     pack_dir = out / "pack"
     manifest = _write_pack(pack_dir, cfg, recipe, states, oof, epochs, fitted, metrics)
     if windows is not None:
-        manifest = _add_window_detector(pack_dir, manifest, windows)
+        manifest = add_window_detector(pack_dir, manifest, windows)
     if "test" in cfg.data.splits:
         metrics["test"] = evaluate_test_once(load_pack(pack_dir), cfg, recipe, device=device)
         manifest["metrics"] = {role: _flat(v) for role, v in metrics.items()}

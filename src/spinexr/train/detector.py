@@ -24,9 +24,12 @@ from spinexr.labels import VERTEBRA_CLASS
 from spinexr.models.pack import load_pack, save_pack, save_weights
 from spinexr.models.yolo import import_ultralytics, state_dict_from_checkpoint
 from spinexr.types import Sample
-from spinexr.train.config import TrainConfig, recipe_path, relative_to_cwd
+from spinexr.train.config import TrainConfig, hold_out, recipe_path, relative_to_cwd
 from spinexr.train.copy_paste import cut_patch, paste, rare_classes
 from spinexr.train.vertebra_set import build_joint_set
+from spinexr.train.window_detect import export_window_yolo
+from spinexr.train.windows import WindowRecipe, add_window_detector, parse_windows
+from spinexr.train.yolo_labels import mapped, yolo_line
 
 log = logging.getLogger("spinexr.train")
 
@@ -35,15 +38,6 @@ log = logging.getLogger("spinexr.train")
 AUGMENT_KEYS = ("fliplr", "degrees", "translate", "scale", "shear", "perspective", "mosaic",
                 "mixup", "hsv_v", "close_mosaic", "erasing")
 _RASTER = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-
-
-def _mapped(label: str, class_map: Mapping[str, str]) -> str:
-    return class_map.get(label, label)
-
-
-def _yolo_line(box, index: int, width: int, height: int) -> str:
-    cx, cy = (box.x1 + box.x2) / 2 / width, (box.y1 + box.y2) / 2 / height
-    return f"{index} {cx:.6f} {cy:.6f} {box.width / width:.6f} {box.height / height:.6f}"
 
 
 def _place_image(sample: Sample, target: Path) -> tuple[int, int]:
@@ -106,7 +100,7 @@ def export_yolo(splits: Mapping[str, Sequence[Sample]], names: Sequence[str],
         (out / split / "labels").mkdir(parents=True, exist_ok=True)
         for s in samples:
             w, h = _place_image(s, out / split / "images" / s.image_id)
-            lines = [_yolo_line(b, index[_mapped(b.label, class_map)], w, h) for b in s.boxes]
+            lines = [yolo_line(b, index[mapped(b.label, class_map)], w, h) for b in s.boxes]
             (out / split / "labels" / f"{s.image_id}.txt").write_text("\n".join(lines) + "\n"
                                                                        if lines else "")
     data_yaml = out / "data.yaml"
@@ -146,7 +140,7 @@ def _train_args(cfg: TrainConfig, data_yaml: Path, out: Path) -> dict:
 
 def names_of(cfg: TrainConfig, classes: Sequence[str]) -> list[str]:
     """Class names after the recipe's class_map, in the dataset's order, without duplicates."""
-    return list(dict.fromkeys(_mapped(c, cfg.data.class_map) for c in classes))
+    return list(dict.fromkeys(mapped(c, cfg.data.class_map) for c in classes))
 
 
 def _load_splits(cfg: TrainConfig) -> tuple[dict[str, tuple[Sample, ...]], tuple[str, ...]]:
@@ -155,6 +149,7 @@ def _load_splits(cfg: TrainConfig) -> tuple[dict[str, tuple[Sample, ...]], tuple
         loaded = load_dataset(cfg.data.root, cfg.data.format, split=split)
         splits[role] = loaded.samples
         classes = classes or loaded.classes
+    splits = hold_out(splits, cfg.data.holdout)   # data.splits.val: {holdout: ...}
     if cfg.data.boxes == "vertebrae":
         return vertebra_targets(splits, cfg.source), (VERTEBRA_CLASS,)
     return splits, classes
@@ -188,7 +183,7 @@ def evaluate_detector(detector, samples: Sequence[Sample], class_map: Mapping[st
         chunk = samples[start:start + batch]
         images = [read_radiograph(s.image_path) for s in chunk]
         preds += detector.predict([im.pixels for im in images], conf=conf, max_det=300)
-        truth += [[replace(b, label=_mapped(b.label, class_map)) for b in s.boxes] for s in chunk]
+        truth += [[replace(b, label=mapped(b.label, class_map)) for b in s.boxes] for s in chunk]
         sizes += [(im.width, im.height) for im in images]
     return coco_map(truth, preds, sizes, detector.names)
 
@@ -207,6 +202,10 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
                                    seed=int(cfg.train.get("seed", 0)))
         train_splits["train"] = tuple(train_splits["train"]) + tuple(extra)
     preprocess = cfg.model.get("preprocess")
+    windows = parse_windows(cfg.model.get("windows"), cfg.source, out)
+    if windows is not None and cfg.data.joint:
+        raise ConfigError("model.windows and data.joint do not go together (window lesion "
+                          "detection trains on one dataset's lesion boxes)", str(cfg.source))
     if cfg.data.joint:
         data_yaml = build_joint_set(cfg.data.root, cfg.data.splits, cfg.data.joint,
                                     out / "joint-data", preprocess,
@@ -215,7 +214,9 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
         if preprocess not in (None, "none"):
             raise ConfigError("model.preprocess needs data.joint (the joint set writer applies "
                               "it to every training image)", str(cfg.source))
-        data_yaml = export_yolo(train_splits, names, cfg.data.class_map, out / "yolo-data")
+        data_yaml = (export_yolo(train_splits, names, cfg.data.class_map, out / "yolo-data")
+                     if windows is None else
+                     _window_data(cfg, train_splits, names, out / "window-data", windows, resume))
     ul = import_ultralytics()
     last = out / "yolo" / "weights" / "last.pt"
     if resume:
@@ -238,14 +239,27 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
             "labels": names, "input": _input_contract(cfg, preprocess),
             "thresholds": {"conf": float(cfg.model.get("conf", 0.25)), "iou": 0.6},
             "sha256": save_weights(state, pack_dir / weights, fp16=True)}
-    manifest = _manifest(cfg, {key: spec}, {})
+    models = {key: spec}
+    manifest = _manifest(cfg, models, {})
     save_pack(pack_dir, manifest)
+    if windows is not None:   # the vertebra detector joins the pack; the spec names the windows
+        models = add_window_detector(pack_dir, manifest, windows, keys=[key])["models"]
     pack = load_pack(pack_dir)
-    metrics = {role: evaluate_detector(pack.detector(key), splits[role], cfg.data.class_map)
+    metrics = {role: evaluate_detector(pack.image_detector(key), splits[role], cfg.data.class_map)
                for role in ("val", "test") if role in splits}
-    save_pack(pack_dir, _manifest(cfg, {key: spec}, metrics))
+    save_pack(pack_dir, _manifest(cfg, models, metrics))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return pack_dir
+
+
+def _window_data(cfg: TrainConfig, splits: Mapping[str, Sequence[Sample]], names: Sequence[str],
+                 out: Path, windows: WindowRecipe, resume: bool) -> Path:
+    """The window views' dataset (``model.windows``); a resumed run keeps the one it began
+    with (cutting windows runs the vertebra detector over every image)."""
+    if resume and (out / "data.yaml").is_file():
+        return out / "data.yaml"
+    return export_window_yolo(splits, names, cfg.data.class_map, out, windows,
+                              imgsz=int(cfg.model["imgsz"]), seed=int(cfg.train.get("seed", 0)))
 
 
 def _input_contract(cfg: TrainConfig, preprocess: str | None) -> dict:

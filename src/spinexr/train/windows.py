@@ -30,6 +30,7 @@ from spinexr.labels import LESION_CLASSES
 from spinexr.models.classifier import Preprocess, resize_to_input
 from spinexr.models.spine_crops import (CropSpec, pool_logits, vertebra_windows, window_pixels,
                                         window_targets)
+from spinexr.models.pack import load_pack, save_pack
 from spinexr.train.config import recipe_path
 from spinexr.train.images import ArrayData, to_uint16
 from spinexr.train.oof import OutOfFold
@@ -208,3 +209,27 @@ def pooled_oof(window_oof, owner: np.ndarray, image_targets: np.ndarray,
     logits = pool_logits(window_oof.logits, owner, n, aggregate, head)
     return OutOfFold(logits, np.asarray(image_targets, np.int64), fold_of,
                      window_oof.best_epochs, window_oof.fold_metrics)
+
+
+def add_window_detector(pack_dir: Path, manifest: dict, windows: WindowRecipe,
+                        keys: Sequence[str] | None = None) -> dict:
+    """Copy the vertebra detector into the pack and describe the windows: on the models named
+    by ``keys``, else in the triage ensemble, or in each classifier's spec (graders)."""
+    import shutil
+
+    source = load_pack(windows.pack)
+    key = windows.spec.detector
+    spec = dict(source.model_spec(key).raw)
+    shutil.copyfile(source.root / spec["weights"], pack_dir / spec["weights"])
+    manifest["models"][key] = spec
+    if keys is not None:
+        for name in keys:
+            manifest["models"][name]["windows"] = windows.spec.to_dict()
+    elif "ensemble" in manifest:
+        manifest["ensemble"]["windows"] = windows.spec.to_dict()
+    else:
+        for model in manifest["models"].values():
+            if model.get("kind") == "classifier":
+                model["windows"] = windows.spec.to_dict()
+    save_pack(pack_dir, manifest)
+    return manifest
