@@ -100,3 +100,27 @@ def test_bad_arguments_exit_2(tmp_path, capsys, args, msg):
         argv = ["phantom", "--out", str(tmp_path / "x"), "--quiet"] + args
     assert main(argv) == 2
     assert msg in capsys.readouterr().err
+
+
+def test_coco_layout_with_a_transfer_syntax_writes_dicoms_that_keep_grades(tmp_path):
+    from spinexr.data import load_dataset
+
+    assert _run(tmp_path / "ds", "--layout", "coco", "--transfer-syntax", "j2k",
+                "--abnormal-rate", "1") == 0
+    samples = load_dataset(tmp_path / "ds", "coco", split="train").samples
+    assert [s.image_path.suffix for s in samples] == [".dicom"] * 3
+    ds = pydicom.dcmread(samples[0].image_path)
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.JPEG2000Lossless
+    assert ds.pixel_array.shape == (256, 224)
+    assert all(s.vertebrae and set(s.grades) >= {"degeneration", "cervical"} for s in samples)
+    assert any(s.boxes for s in samples)
+    # without a transfer syntax the coco layout stays PNG
+    assert _run(tmp_path / "png", "--layout", "coco") == 0
+    assert {p.suffix for p in (tmp_path / "png" / "images" / "train").iterdir()} == {".png"}
+
+
+def test_a_transfer_syntax_for_a_png_layout_is_one_error_line(tmp_path, capsys):
+    assert _run(tmp_path / "ds", "--layout", "yolo", "--transfer-syntax", "j2k") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vindr and coco layouts only" in err[0]
+    assert not (tmp_path / "ds").exists()

@@ -26,8 +26,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--task", choices=("xray", "mri"), default="xray")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
                    help="image size in pixels (default: realistic random; mri uses H)")
-    p.add_argument("--transfer-syntax", choices=list(TRANSFER_SYNTAXES), default="explicit",
-                   help="DICOM encoding for the vindr layout (default explicit)")
+    p.add_argument("--transfer-syntax", choices=list(TRANSFER_SYNTAXES), default=None,
+                   help="DICOM encoding: the vindr layout's (default explicit); the coco "
+                        "layout writes DICOMs instead of PNGs when given (grades and vertebrae "
+                        "stay in its JSON)")
     p.add_argument("--split", default="train", help="split name (default train)")
     p.add_argument("--classes", choices=list(XRAY_CLASSES), default="triage",
                    help="folders layout of radiographs: image classes (default triage; "

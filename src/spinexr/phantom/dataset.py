@@ -42,7 +42,9 @@ class PhantomSet:
     abnormal_rate: float = 0.5
     cervical_injury_rate: float | None = None
     classes: str = "triage"
-    transfer_syntax: str = "explicit"
+    #: DICOM encoding: vindr writes DICOMs always (default explicit VR), coco writes DICOMs
+    #: instead of PNGs when one is given (its JSON keeps grades and vertebrae); None: PNG
+    transfer_syntax: str | None = None
     bits: int = 8
 
     def __post_init__(self) -> None:
@@ -55,6 +57,9 @@ class PhantomSet:
         for ok, name, fix in checks:
             if not ok:
                 raise ConfigError(f"{name} = {getattr(self, name)!r}: {fix}", name)
+        if self.transfer_syntax is not None and self.layout not in ("vindr", "coco"):
+            raise ConfigError(f"transfer_syntax {self.transfer_syntax!r}: DICOM images are "
+                              "written in the vindr and coco layouts only", "transfer_syntax")
         if self.classes == "cervical" and self.region == "lumbar":
             raise ConfigError("classes 'cervical' needs cervical images; drop region lumbar",
                               "classes")
@@ -125,9 +130,9 @@ def _xray_items(spec: PhantomSet, i: int) -> Iterator[tuple[Sample, bytes, str]]
                     boxes=ph.lesions, label=int(ph.abnormal), width=ph.width,
                     height=ph.height, vertebrae=ph.vertebrae, grades=dict(ph.grades),
                     split=spec.split)
-    if spec.layout == "vindr":
+    if spec.layout == "vindr" or (spec.layout == "coco" and spec.transfer_syntax):
         yield sample, to_bytes(xray_to_dicom(ph, transfer_syntax=TRANSFER_SYNTAXES[
-            spec.transfer_syntax])), ".dicom"
+            spec.transfer_syntax or "explicit"])), ".dicom"
         return
     if spec.layout == "folders":
         sample = replace(sample, label=int(ph.grades[XRAY_CLASSES[spec.classes][1]]))
@@ -149,7 +154,7 @@ def _mri_items(spec: PhantomSet, i: int) -> Iterator[tuple[Sample, bytes, str]]:
                         height=ph.stored.shape[0], grades=dict(ph.grades), split=spec.split)
         if spec.layout == "vindr":
             yield sample, to_bytes(mri_to_dicom(ph, transfer_syntax=TRANSFER_SYNTAXES[
-                spec.transfer_syntax])), ".dicom"
+                spec.transfer_syntax or "explicit"])), ".dicom"
         else:
             yield sample, png_bytes(render_display(ph), spec.bits), ".png"
         return
