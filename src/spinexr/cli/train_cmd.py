@@ -1,4 +1,4 @@
-"""``spinexr train CONFIG.yaml [--out DIR] [--resume]``: run a training recipe."""
+"""``spinexr train CONFIG.yaml [--out DIR] [--resume] [--set KEY=VALUE ...]``: run a recipe."""
 from __future__ import annotations
 
 import argparse
@@ -17,22 +17,30 @@ def add_parser(sub) -> None:
     p.add_argument("config", type=Path, help="training recipe, e.g. configs/vertebrae.yaml")
     p.add_argument("--out", type=Path, default=None, help="output directory (default runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change the recipe before it is validated, without editing it (repeat "
+                        "for more): KEY is dotted into the YAML document (train.epochs, "
+                        "model.members.0.arch), VALUE is YAML (1, yolo11n, null, [a, b]); "
+                        "paths in values are relative to the recipe file. For a pack recipe "
+                        "PART:KEY=VALUE changes that part only and KEY=VALUE every part. "
+                        "Recorded in the pack's card. E.g. --set train.epochs=1 "
+                        "--set model.arch=yolo11n --set model.imgsz=64")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if recipe_task(args.config) == "pack":
-        recipe = load_pack_recipe(args.config)
+        recipe = load_pack_recipe(args.config, args.overrides)
         pack = train_pack_recipe(recipe, args.out or Path("runs") / recipe.name,
                                  resume=args.resume)
         print(f"model pack written to {pack}")
         return 0
     if recipe_task(args.config) == "gate":
-        recipe = load_gate_recipe(args.config)
+        recipe = load_gate_recipe(args.config, args.overrides)
         pack = train_gate(recipe, args.out or Path("runs") / recipe.name, resume=args.resume)
         print(f"model pack written to {pack}")
         return 0
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.overrides)
     out = args.out or Path("runs") / cfg.name
     cfg = materialize_data(cfg, out)
     if cfg.task == "classify":

@@ -7,6 +7,9 @@ A pack recipe names its parts, each an ordinary recipe (classify or detect)::
     parts: {triage: demo-triage.yaml, lesions: demo-lesions.yaml}   # relative to this file
     card: {version: "1.0.0", synthetic: true, intended_use: ...}
 
+Overrides (``spinexr train --set``): ``PART:KEY=VALUE`` changes that part's recipe only,
+``KEY=VALUE`` every part's (:func:`spinexr.train.config.part_overrides`).
+
 Each part trains into ``<out>/<part>`` (so ``--resume`` resumes each), then the parts' packs
 are merged into ``<out>/pack``: every model keeps its weights file and records its ``part``;
 the triage part contributes the ``ensemble``; metrics are kept per part as ``<part>/<role>``.
@@ -16,11 +19,12 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from spinexr.errors import ConfigError
 from spinexr.models.pack import load_pack, save_pack
-from spinexr.train.config import load_config, materialize_data, relative_to_cwd
+from spinexr.train.config import (load_config, materialize_data, part_overrides,
+                                  relative_to_cwd)
 from spinexr.train.detector import train_detector
 
 
@@ -30,6 +34,7 @@ class PackRecipe:
     parts: Mapping[str, Path]
     card: Mapping[str, Any]
     source: Path
+    overrides: Mapping[str, Sequence[str]] | None = None   # part -> its --set pairs
 
 
 def recipe_task(path: Path) -> str | None:
@@ -43,7 +48,9 @@ def recipe_task(path: Path) -> str | None:
     return raw.get("task") if isinstance(raw, dict) else None
 
 
-def load_pack_recipe(path: Path) -> PackRecipe:
+def load_pack_recipe(path: Path, overrides: Sequence[str] = ()) -> PackRecipe:
+    """Parse a pack recipe; ``overrides`` (``[PART:]KEY=VALUE``) are checked against its parts
+    here and applied when each part's recipe is loaded."""
     import yaml
 
     path = Path(path)
@@ -55,8 +62,11 @@ def load_pack_recipe(path: Path) -> PackRecipe:
     missing = [str(p) for p in resolved.values() if not p.is_file()]
     if missing:
         raise ConfigError(f"part recipes not found: {missing}", str(path))
-    return PackRecipe(name=str(raw.get("name", path.stem)), parts=resolved,
-                      card=dict(raw.get("card") or {}), source=path.resolve())
+    card = dict(raw.get("card") or {})
+    if overrides:
+        card["overrides"] = list(overrides)
+    return PackRecipe(name=str(raw.get("name", path.stem)), parts=resolved, card=card,
+                      source=path.resolve(), overrides=part_overrides(overrides, list(resolved)))
 
 
 def train_pack_recipe(recipe: PackRecipe, out: Path, *, resume: bool = False) -> Path:
@@ -65,14 +75,15 @@ def train_pack_recipe(recipe: PackRecipe, out: Path, *, resume: bool = False) ->
 
     packs = {}
     for part, path in recipe.parts.items():
-        cfg = load_config(path)
+        cfg = load_config(path, (recipe.overrides or {}).get(part, ()))
         part_out = out / part
         if resume and (part_out / "pack" / "pack.json").is_file():
             packs[part] = part_out / "pack"   # a part finished earlier is kept as it is
             continue
+        started = part_out.is_dir()   # --resume trains a part not yet begun from the start
         cfg = materialize_data(cfg, part_out)
         train = train_classifier_recipe if cfg.task == "classify" else train_detector
-        packs[part] = train(cfg, part_out, resume=resume)
+        packs[part] = train(cfg, part_out, resume=resume and started)
     return merge_packs(packs, out / "pack", recipe)
 
 

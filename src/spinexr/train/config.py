@@ -6,6 +6,9 @@ recipes by :func:`parse_recipe` here (``model.head/labels/input/members[]/crop``
 
 Relative data paths in a recipe are resolved against the recipe's own directory, so
 ``configs/vertebrae.yaml`` can name ``../../shared/data/vertebrae`` from any working directory.
+
+``spinexr train RECIPE --set KEY=VALUE`` changes the recipe's YAML document before it is
+validated (:func:`apply_overrides`), e.g. to shrink a real recipe for a smoke run.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from spinexr.errors import ConfigError
 from spinexr.labels import TRIAGE_CLASSES
 from spinexr.levels import REGION_ANCHORS
 from spinexr.models.grading import GRADING_TASKS
+from spinexr.types import Sample
 
 if TYPE_CHECKING:  # heavy (torch); imported where used
     from spinexr.models.classifier import Preprocess
@@ -28,6 +32,16 @@ TASKS = ("detect", "classify")
 
 
 @dataclass(frozen=True)
+class HoldOut:
+    """A validation split cut out of ``train`` (``data.splits.val: {holdout: 0.1, seed: 0}``),
+    for datasets published with train and test only (VinDr-SpineXR): about ``fraction`` of the
+    training studies, grouped by ``Sample.group`` and stratified by the rarest box class."""
+
+    fraction: float
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the data is. ``splits`` maps roles (train, val, test) to the dataset's split names.
 
@@ -36,6 +50,9 @@ class DataConfig:
 
     ``target`` (classify only) names the image-level class index: ``label`` (``Sample.label``,
     e.g. VinDr normal/abnormal or the class folder) or ``grades.<name>`` (``Sample.grades``).
+
+    ``holdout`` (detect only): the ``val`` role is cut out of ``train`` (see :class:`HoldOut`);
+    ``splits`` then names no ``val`` split.
     """
 
     root: Path
@@ -46,6 +63,7 @@ class DataConfig:
     phantom: Mapping[str, Any] | None = None
     boxes: str = "lesions"
     joint: Mapping[str, Any] | None = None
+    holdout: HoldOut | None = None
 
 
 @dataclass(frozen=True)
@@ -72,8 +90,44 @@ def _require(raw: Mapping[str, Any], key: str, where: Path) -> Any:
     return raw[key]
 
 
-def _check_splits(task: str, splits: Mapping[str, str], path: Path) -> None:
-    if task == "detect" and ("train" not in splits or "val" not in splits):
+def _parse_splits(raw: Mapping[str, Any], path: Path) -> tuple[dict[str, str], HoldOut | None]:
+    """``data.splits`` -> (role -> split name, the held-out ``val``, if it is one)."""
+    splits, holdout = {}, None
+    for role, value in raw.items():
+        if role == "val" and isinstance(value, Mapping):
+            unknown = sorted(set(value) - {"holdout", "seed"})
+            fraction = value.get("holdout")
+            if unknown or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+                raise ConfigError(f"data.splits.val is {dict(value)}; give a split name or "
+                                  "{holdout: FRACTION in (0, 1), seed: INT}", str(path))
+            holdout = HoldOut(float(fraction), int(value.get("seed", 0)))
+        elif isinstance(value, (str, int)) and not isinstance(value, bool):
+            splits[str(role)] = str(value)
+        else:
+            raise ConfigError(f"data.splits.{role} is {value!r}; give a split name", str(path))
+    return splits, holdout
+
+
+def hold_out(splits: Mapping[str, Sequence[Sample]], holdout: HoldOut | None
+             ) -> dict[str, tuple[Sample, ...]]:
+    """The samples of each role, with ``val`` cut out of ``train`` when ``holdout`` is set
+    (grouped by study, stratified; deterministic for a seed). Returns new tuples."""
+    out = {role: tuple(samples) for role, samples in splits.items()}
+    if holdout is None:
+        return out
+    from spinexr.data.splits import train_val_split
+
+    train = out["train"]
+    keep, val = train_val_split(train, holdout.fraction, seed=holdout.seed)
+    return {**out, "train": tuple(train[i] for i in keep), "val": tuple(train[i] for i in val)}
+
+
+def _check_splits(task: str, splits: Mapping[str, str], path: Path,
+                  holdout: HoldOut | None = None) -> None:
+    if holdout is not None and task != "detect":
+        raise ConfigError("data.splits.val: {holdout: ...} is for detect recipes; classify "
+                          "recipes validate on k folds of 'train'", str(path))
+    if task == "detect" and ("train" not in splits or ("val" not in splits and not holdout)):
         raise ConfigError("data.splits needs 'train' and 'val' (model selection never uses test)",
                           str(path))
     if task == "classify":
@@ -89,8 +143,9 @@ def _check_splits(task: str, splits: Mapping[str, str], path: Path) -> None:
                               str(path))
 
 
-def load_config(path: Path | str) -> TrainConfig:
-    """Parse and validate a training recipe."""
+def read_recipe(path: Path | str, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The YAML document of a recipe file with ``overrides`` applied (see
+    :func:`apply_overrides`); not validated."""
     import yaml
 
     path = Path(path)
@@ -100,6 +155,22 @@ def load_config(path: Path | str) -> TrainConfig:
         raise ConfigError(f"cannot read recipe: {exc}", str(path)) from exc
     if not isinstance(raw, dict):
         raise ConfigError("a recipe is a YAML mapping", str(path))
+    if not overrides:
+        return raw
+    try:
+        raw = apply_overrides(raw, overrides)
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, f"{path}: --set") from exc
+    card = dict(raw.get("card") or {})
+    raw["card"] = {**card, "overrides": [*card.get("overrides", ()), *overrides]}
+    return raw
+
+
+def load_config(path: Path | str, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Parse and validate a training recipe, after applying ``overrides`` (``KEY=VALUE``
+    strings, see :func:`apply_overrides`; they are recorded in ``card.overrides``)."""
+    path = Path(path)
+    raw = read_recipe(path, overrides)
     task = _require(raw, "task", path)
     if task not in TASKS:
         raise ConfigError(f"task {task!r} is not one of {TASKS}", str(path))
@@ -110,9 +181,10 @@ def load_config(path: Path | str) -> TrainConfig:
     root = Path(str(data.get("root") or "phantom-data") if phantom else
                 str(_require(data, "root", path)))
     default_splits = {"train": "train", "val": "val"} if task == "detect" else {"train": "train"}
+    splits, holdout = _parse_splits(data.get("splits") or default_splits, path)
     data_cfg = DataConfig(root=recipe_path(path, root),
                           format=data.get("format"),
-                          splits=dict(data.get("splits") or default_splits),
+                          splits=splits, holdout=holdout,
                           class_map=dict(data.get("class_map") or {}),
                           target=str(data.get("target", "label")),
                           phantom=dict(phantom) if phantom else None,
@@ -120,7 +192,9 @@ def load_config(path: Path | str) -> TrainConfig:
                           joint=dict(data["joint"]) if data.get("joint") else None)
     if data_cfg.boxes not in BOX_SOURCES:
         raise ConfigError(f"data.boxes is {data_cfg.boxes!r}; use one of {BOX_SOURCES}", str(path))
-    _check_splits(task, data_cfg.splits, path)
+    _check_splits(task, data_cfg.splits, path, holdout)
+    if holdout is not None and data_cfg.joint:
+        raise ConfigError("data.joint needs a named 'val' split, not a holdout", str(path))
     return TrainConfig(name=str(raw.get("name", path.stem)), task=task, data=data_cfg,
                        model=dict(_require(raw, "model", path)), train=dict(raw.get("train") or {}),
                        card=dict(raw.get("card") or {}), source=path.resolve())
@@ -140,6 +214,90 @@ def relative_to_cwd(path: Path) -> str:
         return os.path.relpath(path, Path.cwd())
     except ValueError:  # another drive on Windows
         return str(path)
+
+
+# --------------------------------------------------------------------------- --set
+#: Top-level keys an override may add to a recipe that lacks them (a typo such as
+#: ``trian.epochs`` is refused instead of silently ignored).
+RECIPE_SECTIONS = ("name", "task", "data", "model", "train", "card", "thresholds")
+
+
+def _parse_pair(pair: str) -> tuple[list[str], Any]:
+    """``"a.b.c=VALUE"`` -> (``["a", "b", "c"]``, VALUE parsed as YAML)."""
+    import yaml
+
+    key, sep, text = pair.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(p.strip() and ":" not in p for p in parts):
+        raise ConfigError(f"{pair!r} is not KEY=VALUE with a dotted KEY such as "
+                          "train.epochs=1 (PART:KEY=VALUE only for pack recipes)", "--set")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{pair!r}: the value is not YAML ({exc})", "--set") from exc
+    return [p.strip() for p in parts], value
+
+
+def _child(node: Any, key: str, pair: str, path: str) -> tuple[Any, Any]:
+    """(container, index) of ``key`` in ``node``: a mapping key or a list position."""
+    if isinstance(node, dict):
+        return node, key
+    if isinstance(node, list) and key.lstrip("-").isdigit() and -len(node) <= int(key) < len(node):
+        return node, int(key)
+    what = f"a list of {len(node)}" if isinstance(node, list) else type(node).__name__
+    raise ConfigError(f"{pair!r}: {path} is {what}, so it has no {key!r}", "--set")
+
+
+def apply_overrides(doc: Mapping[str, Any], pairs: Sequence[str]) -> dict[str, Any]:
+    """A copy of a recipe document with each ``KEY=VALUE`` of ``pairs`` set, in order.
+
+    KEY is dotted (``train.epochs``, ``model.members.0.arch``: a number indexes a list); VALUE
+    is YAML (``1``, ``yolo11n``, ``null``, ``[{key: a, arch: resnet10t}]``). Missing mappings
+    on the way are created, except at the top level (see :data:`RECIPE_SECTIONS`). Paths in
+    values are read like the recipe's own: relative to the recipe file.
+
+    Raises:
+        ConfigError: a pair that is not KEY=VALUE, a VALUE that is not YAML, or a KEY that
+            runs into a scalar, past a list's end, or adds an unknown top-level section.
+    """
+    import copy
+
+    out = copy.deepcopy(dict(doc))
+    for pair in pairs:
+        keys, value = _parse_pair(pair)
+        if keys[0] not in out and keys[0] not in RECIPE_SECTIONS:
+            raise ConfigError(f"{pair!r}: the recipe has no {keys[0]!r} section (has "
+                              f"{sorted(out)})", "--set")
+        node = out
+        for depth, key in enumerate(keys[:-1]):
+            container, index = _child(node, key, pair, ".".join(keys[:depth]) or "the recipe")
+            if isinstance(container, dict) and container.get(index) is None:
+                container[index] = {}
+            node = container[index]
+        container, index = _child(node, keys[-1], pair, ".".join(keys[:-1]) or "the recipe")
+        container[index] = value
+    return out
+
+
+def part_overrides(pairs: Sequence[str], parts: Sequence[str]) -> dict[str, list[str]]:
+    """Per part of a pack recipe, its overrides: ``PART:KEY=VALUE`` for that part only,
+    ``KEY=VALUE`` for every part (in the order given).
+
+    Raises:
+        ConfigError: a ``PART:`` prefix naming no part.
+    """
+    out: dict[str, list[str]] = {part: [] for part in parts}
+    for pair in pairs:
+        prefix, colon, _ = pair.partition("=")[0].partition(":")
+        if not colon:
+            for part in parts:
+                out[part].append(pair)
+        elif prefix.strip() in out:
+            out[prefix.strip()].append(pair.split(":", 1)[1])
+        else:
+            raise ConfigError(f"{pair!r}: no part {prefix!r} in this pack recipe (parts: "
+                              f"{list(parts)})", "--set")
+    return out
 
 
 def materialize_data(cfg: TrainConfig, out: Path, *,

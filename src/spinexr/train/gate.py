@@ -30,7 +30,7 @@ from spinexr.errors import ConfigError
 from spinexr.gate.decision import GateModel, decide, pick_thresholds
 from spinexr.gate.evidence import chain_evidence, features
 from spinexr.models.pack import load_pack, save_pack, save_weights
-from spinexr.train.config import recipe_path, relative_to_cwd
+from spinexr.train.config import read_recipe, recipe_path, relative_to_cwd
 from spinexr.train.gate_data import (GateItem, film_items, radiograph_items, radiograph_splits,
                                      read_manifest)
 from spinexr.train.vertebra_set import phantom_images, read_yolo_folder
@@ -55,12 +55,11 @@ class GateRecipe:
     source: Path
 
 
-def load_gate_recipe(path: Path | str) -> GateRecipe:
-    import yaml
-
+def load_gate_recipe(path: Path | str, overrides: Sequence[str] = ()) -> GateRecipe:
+    """Parse a ``task: gate`` recipe after applying ``overrides`` (``--set KEY=VALUE``)."""
     path = Path(path)
-    raw = yaml.safe_load(path.read_text())
-    if not isinstance(raw, dict) or raw.get("task") != "gate":
+    raw = read_recipe(path, overrides)
+    if raw.get("task") != "gate":
         raise ConfigError("not a gate recipe (task: gate)", str(path))
     data = dict(raw.get("data") or {})
     for key in ("vertebrae", "radiographs", "detector_pack"):
