@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "export": "export_cmd",
     "inspect": "inspect_cmd",
     "keys": "keys_cmd",
+    "pack": "pack_cmd",
     "pacs": "pacs_cmd",
     "phantom": "phantom_cmd",
     "serve": "serve_cmd",

@@ -34,6 +34,7 @@ from spinexr.cli.evaluate_report import draw_all, headline, public, summary
 from spinexr.data import load_dataset
 from spinexr.errors import ConfigError, DatasetError, FileAccessError
 from spinexr.labels import VERTEBRA_CLASS
+from spinexr.models.card import learning_curves
 from spinexr.models.pack import resolve_packs
 from spinexr.train.detector import vertebra_targets
 
@@ -181,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
     t2 = time.perf_counter()
     e2e = end_to_end(analyzer, plan, dataset, samples, args) if analyzer is not None else None
     t3 = time.perf_counter()
-    plots = draw_all(args.out, detection, triage, classifiers, args)
+    plots = draw_all(args.out, detection, triage, classifiers, args,
+                     curves=learning_curves(pack.manifest.card))
     metrics = {
         **headline(detection, triage, classifiers),
         "detection": detection, "triage": public(triage), "classifiers": public(classifiers),

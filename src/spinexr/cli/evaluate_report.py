@@ -78,8 +78,12 @@ def _draw_binary(plots: Plots, key: str, block: Mapping, args, title: str) -> No
                      f"threshold {op['threshold']:.3f}")
 
 
-def draw_all(out_dir: Path, detection, triage, classifiers, args) -> Plots:
+def draw_all(out_dir: Path, detection, triage, classifiers, args, curves=None) -> Plots:
+    """Every plot; ``curves`` (model key -> LearningCurve, from the pack's card) make
+    ``learning_curve.png``."""
     plots = Plots(out_dir)
+    if curves:
+        plots.draw("learning_curve", "", P.plot_learning_curves, curves)
     if triage is not None:
         _draw_binary(plots, "ensemble", triage, args, "Triage")
     for key, entry in classifiers.items():

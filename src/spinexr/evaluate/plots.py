@@ -17,9 +17,10 @@ import numpy as np
 
 from spinexr.errors import ConfigError, FileAccessError
 from spinexr.evaluate.classification import check_binary
+from spinexr.evaluate.curves import LearningCurve
 
-__all__ = ["plot_ap_per_class", "plot_confusion", "plot_p_spine", "plot_pr", "plot_reliability",
-           "plot_roc"]
+__all__ = ["plot_ap_per_class", "plot_confusion", "plot_learning_curves", "plot_p_spine", "plot_pr",
+           "plot_reliability", "plot_roc"]
 
 _DPI = 110
 _MAIN = "#1f5fa8"       # the ensemble / main model
@@ -359,6 +360,53 @@ def plot_p_spine(p_spine, is_spine, path: Path | str, *,
         ax.legend(loc="upper center", fontsize=8, framealpha=0.9)
         ax.grid(True, alpha=0.3)
     return target
+
+
+def plot_learning_curves(curves: Mapping[str, LearningCurve], path: Path | str, *,
+                         title: str = "Learning curves") -> Path:
+    """One panel per model: its validation metrics (:attr:`LearningCurve.shown`) against the
+    training samples seen (epochs when its log did not count them), the training loss on the
+    right axis, the best epoch(s) as dotted lines and early stops as crosses."""
+    if not isinstance(curves, Mapping) or not curves:
+        raise ConfigError("no learning curve to draw (the pack records none)", "curves")
+    target = _target(path)
+    cols = min(len(curves), 3)
+    rows = math.ceil(len(curves) / cols)
+    with _figure(target, (4.6 * cols, 3.4 * rows + 0.4)) as fig:
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax, (name, curve) in zip(axes, curves.items()):
+            _curve_panel(ax, str(name), curve)
+        for ax in axes[len(curves):]:
+            ax.set_visible(False)
+        fig.suptitle(title, fontsize=11)
+    return target
+
+
+def _curve_panel(ax, name: str, curve: LearningCurve) -> None:
+    counted = all(p.seen is not None for p in curve.points)
+    x = {p.epoch: (p.seen if counted else p.epoch) for p in curve.points}
+    xs = list(x.values())
+    for metric, color in zip(curve.shown, (_MAIN, *_OTHERS)):
+        ax.plot(xs, [_nan(p.val.get(metric)) for p in curve.points], color=color, marker="o",
+                ms=3, lw=1.4, label=f"val {metric}")
+    for epoch in sorted(set(curve.best_epochs)):
+        ax.axvline(x[epoch], color=_OTHERS[1], ls=":", lw=1.2)
+    for epoch in sorted(set(curve.stopped_early)):
+        value = next(p.val.get(curve.monitor) for p in curve.points if p.epoch == epoch)
+        ax.plot([x[epoch]], [_nan(value)], marker="x", ms=9, mew=2, color=_OTHERS[0],
+                ls="none", label="early stop")
+    loss = ax.twinx()
+    loss.plot(xs, [_nan(p.train_loss) for p in curve.points], color="0.45", ls="--", lw=1.2,
+              label="train loss")
+    loss.set_ylabel("train loss", fontsize=9)
+    handles = ax.get_legend_handles_labels()[0] + loss.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, fontsize=7, loc="best", framealpha=0.9)
+    ax.set_xlabel(f"{curve.unit} seen" if counted else "epoch", fontsize=9)
+    ax.set_ylabel("validation metric", fontsize=9)
+    runs = len(curve.best_epochs)
+    ax.set_title(f"{name}: best epoch {', '.join(map(str, curve.best_epochs))}"
+                 + (f" ({runs} runs, mean)" if runs > 1 else ""), fontsize=10)
+    ax.grid(True, alpha=0.3)
 
 
 def _nan(value) -> float:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from spinexr.models.card import curve_lines, history_lines
 from spinexr.models.manifest import (PACK_FORMAT, PACK_FORMAT_VERSION, ModelPackError,
                                      ModelSpec, PackManifest, parse_manifest, upgrade)
 
@@ -302,9 +303,7 @@ def render_card(manifest: Mapping[str, Any]) -> str:
         shown = ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}"
                           for k, v in values.items() if not isinstance(v, (dict, list)))
         lines.append(f"- {split}: {shown}")
-    lines += _gate_card(manifest)
-    if card.get("history"):
-        lines += ["", "## History", ""] + [f"- {h}" for h in card["history"]]
+    lines += _gate_card(manifest) + curve_lines(manifest) + history_lines(manifest)
     return "\n".join(lines) + "\n"
 
 

@@ -46,6 +46,7 @@ from spinexr.models.pack import load_pack, save_pack, save_weights
 from spinexr.train.augment import AugmentConfig, augment_batch
 from spinexr.train.config import (ClassifyRecipe, Member, TrainConfig, engine_config,
                                   parse_recipe, relative_to_cwd)
+from spinexr.train.curves import classifier_curve, with_curves
 from spinexr.train.engine import Dist, EngineConfig, derived_seed, fit, init_distributed
 from spinexr.train.images import ArrayData, load_images
 from spinexr.train.losses import class_balanced_weights, make_loss
@@ -355,6 +356,23 @@ def train_window_members(cfg: TrainConfig, recipe: ClassifyRecipe, windows,
     return oof, states, epochs
 
 
+def fold_curves(recipe: ClassifyRecipe, out: Path, epochs: Mapping[str, int],
+                windows: bool) -> dict:
+    """Each member's learning curve: the mean of its fold runs' ``metrics.csv`` (``None``
+    for a member none of whose fold runs left one); ``epochs``: the final retrain's length."""
+    curves = {}
+    unit = "windows" if windows else "images"
+    for m in recipe.members:
+        cfg = engine_config(m, recipe.head, 0)
+        curve = classifier_curve(sorted((out / "cv" / m.key).glob("fold*")),
+                                 monitor=cfg.monitor, mode=cfg.mode, unit=unit,
+                                 planned_epochs=cfg.epochs)
+        curves[m.key] = curve and replace(curve, source=(
+            f"{curve.source}; the packed model was then trained on all training {unit} for "
+            f"{epochs[m.key]} epoch(s)"))
+    return curves
+
+
 def _publish(cfg: TrainConfig, recipe: ClassifyRecipe, samples, oof, states, epochs,
              fitted: OofFit, out: Path, device: str, windows=None) -> Path:
     """Pack, then (only then) the one test evaluation, then metrics.json."""
@@ -362,6 +380,8 @@ def _publish(cfg: TrainConfig, recipe: ClassifyRecipe, samples, oof, states, epo
     metrics: dict[str, Any] = {"oof": fitted.metrics}
     pack_dir = out / "pack"
     manifest = _write_pack(pack_dir, cfg, recipe, states, oof, epochs, fitted, metrics)
+    manifest = with_curves(manifest, fold_curves(recipe, out, epochs, windows is not None))
+    save_pack(pack_dir, manifest)
     if windows is not None:
         manifest = add_window_detector(pack_dir, manifest, windows)
     if "test" in cfg.data.splits:

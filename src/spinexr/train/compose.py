@@ -92,6 +92,7 @@ def merge_packs(parts: Mapping[str, Path], out: Path, recipe: PackRecipe) -> Pat
     models: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
     info: dict[str, Any] = {}
+    curves: dict[str, Any] = {}   # model key -> learning curve, from the part that trained it
     ensemble = None
     out.mkdir(parents=True, exist_ok=True)
     for part, root in parts.items():
@@ -111,11 +112,15 @@ def merge_packs(parts: Mapping[str, Path], out: Path, recipe: PackRecipe) -> Pat
             ensemble = pack.manifest.raw["ensemble"]
         metrics.update({f"{part}/{role}": values
                         for role, values in pack.manifest.metrics.items()})
+        for key, curve in dict(pack.manifest.card.get("learning_curves") or {}).items():
+            curves.setdefault(key, curve)
         info[part] = {"name": pack.name, "version": pack.version,
                       "command": pack.manifest.card.get("command"),
                       "test_set": pack.manifest.test_set}
     card = {**recipe.card}
     card.setdefault("command", f"spinexr train {relative_to_cwd(recipe.source)}")
+    if curves:
+        card["learning_curves"] = curves
     manifest = {"name": recipe.name, "version": str(recipe.card.get("version", "1.0.0")),
                 "synthetic": bool(recipe.card.get("synthetic", False)), "card": card,
                 "models": models, "metrics": metrics, "parts": info}

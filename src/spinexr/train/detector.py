@@ -26,6 +26,7 @@ from spinexr.models.yolo import import_ultralytics, state_dict_from_checkpoint
 from spinexr.types import Sample
 from spinexr.train.config import TrainConfig, hold_out, recipe_path, relative_to_cwd
 from spinexr.train.copy_paste import cut_patch, paste, rare_classes
+from spinexr.train.curves import detector_curve, with_curves, yolo_train_images
 from spinexr.train.vertebra_set import build_joint_set
 from spinexr.train.window_detect import export_window_yolo
 from spinexr.train.windows import WindowRecipe, add_window_detector, parse_windows
@@ -247,7 +248,10 @@ def train_detector(cfg: TrainConfig, out: Path, *, resume: bool = False) -> Path
     pack = load_pack(pack_dir)
     metrics = {role: evaluate_detector(pack.image_detector(key), splits[role], cfg.data.class_map)
                for role in ("val", "test") if role in splits}
-    save_pack(pack_dir, _manifest(cfg, models, metrics))
+    curve = detector_curve(out / "yolo" / "results.csv", planned_epochs=int(
+        cfg.train.get("epochs", 100)), unit="images" if windows is None else "windows",
+        train_images=yolo_train_images(data_yaml, float(cfg.train.get("fraction", 1.0))))
+    save_pack(pack_dir, with_curves(_manifest(cfg, models, metrics), {key: curve}))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return pack_dir
 

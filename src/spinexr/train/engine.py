@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from spinexr.errors import ConfigError
+from spinexr.evaluate.curves import improves
 from spinexr.train.images import ArrayData
 
 SCHEDULES = ("cosine", "onecycle", "constant")
@@ -364,16 +365,10 @@ class _EpochLog:
 def _improved(value: float | None, loss: float | None, state: _State,
               cfg: EngineConfig) -> bool:
     """Better by more than ``min_delta``; on an exact tie (e.g. AUROC 1.0 on a small fold),
-    the lower validation loss wins, so the kept model is also the better calibrated one."""
-    if state.best_metric is None:
-        return True
-    if value is None or not math.isfinite(value):
-        return False
-    if value == state.best_metric and loss is not None and state.best_loss is not None:
-        return loss < state.best_loss
-    if cfg.mode == "max":
-        return value > state.best_metric + cfg.min_delta
-    return value < state.best_metric - cfg.min_delta
+    the lower validation loss wins, so the kept model is also the better calibrated one (the
+    rule :mod:`spinexr.evaluate.curves` marks best epochs with)."""
+    return improves(value, loss, state.best_metric, state.best_loss, mode=cfg.mode,
+                    min_delta=cfg.min_delta)
 
 
 def _validate(model, val: ArrayData, loss_fn, eval_transform, metric_fn, cfg, device):
@@ -478,12 +473,15 @@ def _run_epoch(loop: _Loop, state: _State, train: ArrayData, val: ArrayData | No
     cfg, epoch = loop.cfg, state.epoch
     gen = _reseed(cfg, epoch, loop.dist.rank)
     row: dict[str, Any] = {"epoch": epoch, "lr": loop.opt.param_groups[0]["lr"]}
+    batches = epoch_batches(len(train), epoch, cfg, loop.dist, loop.weights)
     row["train_loss"] = train_one_epoch(
-        loop.net, train, epoch_batches(len(train), epoch, cfg, loop.dist, loop.weights),
+        loop.net, train, batches,
         loss_fn=loop.loss_fn, opt=loop.opt, sched=loop.sched, scaler=loop.scaler,
         transform=loop.train_transform, gen=gen, device=loop.device, amp=loop.amp,
         grad_clip=cfg.grad_clip, desc=f"{loop.desc} epoch {epoch + 1}/{cfg.last_epoch}".strip(),
         progress=cfg.progress)
+    # samples drawn this epoch by all ranks: the x axis of the learning curve in a pack's card
+    row["train_samples"] = sum(len(b) for b in batches) * loop.dist.world_size
     logits = None
     if val is not None and len(val):
         logits, metrics = _validate(loop.model, val, loop.loss_fn, loop.eval_transform,

@@ -31,6 +31,7 @@ from spinexr.gate.decision import GateModel, decide, pick_thresholds
 from spinexr.gate.evidence import chain_evidence, features
 from spinexr.models.pack import load_pack, save_pack, save_weights
 from spinexr.train.config import read_recipe, recipe_path, relative_to_cwd
+from spinexr.train.curves import classifier_curve, with_curves
 from spinexr.train.gate_data import (GateItem, film_items, radiograph_items, radiograph_splits,
                                      read_manifest)
 from spinexr.train.vertebra_set import phantom_images, read_yolo_folder
@@ -333,6 +334,8 @@ def _write_pack(recipe, out, det_pack, key, state, pre, gate, history, reports) 
         card["gate_data"] = recipe.card["gate_data"]
     manifest["card"] = card
     manifest.pop("format", None), manifest.pop("format_version", None)
-    save_pack(pack_dir, manifest)
+    curve = classifier_curve([out / "classifier"], monitor="auroc", mode="max",
+                             planned_epochs=int(recipe.train.get("epochs", 20)))
+    save_pack(pack_dir, with_curves(manifest, {key: curve}))
     (out / "metrics.json").write_text(json.dumps(reports, indent=2, sort_keys=True) + "\n")
     return pack_dir

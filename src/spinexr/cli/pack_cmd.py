@@ -1,0 +1,50 @@
+"""``spinexr pack replace SRC DEST [--note TEXT]``: install a trained pack over an installed one.
+
+The replaced pack's version, install date and metrics move into the new card's history table
+(:func:`spinexr.models.replace.replace_pack`); the new pack is stamped with today's date. A
+replaced pack whose card has no date gets the date its pack.json was last committed to git,
+when it is in a git checkout, else "not recorded".
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+from pathlib import Path
+
+from spinexr.models.replace import replace_pack
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("pack", help="manage model packs (replace one, keeping its history)",
+                       description="Model pack folders (pack.json, weights, README card).")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    rep = actions.add_parser(
+        "replace", help="install SRC over DEST; DEST's figures move into the history table",
+        description="Copy the pack SRC (e.g. runs/demo/pack) into DEST (e.g. models/demo). "
+                    "DEST's version, date and metrics become the first row of the new card's "
+                    "history; files in DEST that are no weights (evaluation/, onnx/) stay.")
+    rep.add_argument("src", type=Path, help="the newly trained pack folder")
+    rep.add_argument("dest", type=Path, help="the installed pack folder to replace")
+    rep.add_argument("--note", default="", help="what the new version changes (kept in the card)")
+    p.set_defaults(run=run)
+
+
+def _committed_date(dest: Path) -> str | None:
+    """The date (YYYY-MM-DD) DEST/pack.json was last committed, or None outside git."""
+    if not (dest / "pack.json").is_file():
+        return None
+    try:
+        done = subprocess.run(["git", "log", "-1", "--format=%cs", "--", "pack.json"], cwd=dest,
+                              capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def run(args: argparse.Namespace) -> int:
+    had = (args.dest / "pack.json").is_file()
+    out = replace_pack(args.src, args.dest, note=args.note,
+                       previous_date=_committed_date(args.dest))
+    print(f"model pack {args.src} installed in {out}"
+          + ("; the replaced pack's figures are the first row of its history" if had else ""))
+    return 0
