@@ -95,3 +95,27 @@ def test_windows_at_another_confidence_run_the_vertebra_detector_again(tmp_path,
     assert a.gate.accepted
     assert sorted(_vertebra_runs(calls)) == sorted([GATE_CONF, conf])   # gate, then windows
     assert _inside(a, image)
+
+
+def test_bodies_are_reused_at_the_confidence_the_gate_ran_at(tmp_path, image, calls):
+    """The windows reuse the gate's bodies when their conf is the one the gate's detector ran
+    at (a fitted gate's own ``conf``, else the gate settings'), whatever
+    ``AnalyzerConfig.gate_conf`` says."""
+    from dataclasses import replace
+
+    from spinexr.models.pack import load_pack
+
+    conf = GATE_CONF + 0.05
+    analyzer = Analyzer(load_pack(_windowed_demo(tmp_path / "pack", conf)))
+    gate = analyzer.input_gate
+    if gate.model is not None:
+        gate.model = replace(gate.model, conf=conf)
+    else:
+        gate.settings = replace(gate.settings, conf=conf)
+    assert analyzer.config.gate_conf != conf and gate.detector_conf == conf
+    calls.clear()
+    a = analyzer.analyze(image)
+    assert a.gate.accepted
+    runs = _vertebra_runs(calls)
+    assert runs.count(conf) == 1          # the gate's run; the lesion windows reuse its bodies
+    assert set(runs) == {conf, GATE_CONF}  # the triage and grader windows (0.25) run their own

@@ -290,7 +290,7 @@ class Analyzer:
         spec = spec or self.triage_model.spec
         vp = self.roles.vertebra_detector
         if vp is None or vp[0] is not self.pack or vp[1] != spec.detector \
-                or self.config.gate_conf != spec.conf:
+                or self.input_gate.detector_conf != spec.conf:
             return None
         return bodies
 

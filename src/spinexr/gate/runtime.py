@@ -106,6 +106,11 @@ class InputGate:
                        detector_ref=(pack, key), verified=bool(real))
         return cls(settings, verified=False)
 
+    @property
+    def detector_conf(self) -> float:
+        """The confidence the vertebra detector runs at: the fitted gate's, else the settings'."""
+        return self.model.conf if self.model else self.settings.conf
+
     def judge(self, images: Sequence[Radiograph], *, region: str | None = None
               ) -> list[GateVerdict]:
         """One verdict per image; the detector and classifier run once on the batch of images
@@ -114,7 +119,7 @@ class InputGate:
         checked = [image_checks(im.pixels, self.settings) for im in images]
         todo = [i for i, (ok, _, _) in enumerate(checked) if ok]
         pixels = [images[i].pixels for i in todo]
-        conf = self.model.conf if self.model else self.settings.conf
+        conf = self.detector_conf
         boxes = (self.detector.predict(pixels, conf=conf) if self.detector is not None and todo
                  else [None] * len(todo))
         logits = (self.classifier.predict_logits(pixels)[:, 0] if self.classifier is not None
