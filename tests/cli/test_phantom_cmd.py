@@ -124,3 +124,16 @@ def test_a_transfer_syntax_for_a_png_layout_is_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "vindr and coco layouts only" in err[0]
     assert not (tmp_path / "ds").exists()
+
+
+def test_cervical_injury_rate_sets_how_often_cervical_images_are_injured(tmp_path):
+    from spinexr.data import load_dataset
+
+    def injured(rate: str) -> int:
+        out = tmp_path / rate
+        assert main(["phantom", "--n", "12", "--seed", "3", "--out", str(out), "--size", "256",
+                     "224", "--layout", "coco", "--region", "cervical", "--abnormal-rate", "1",
+                     "--cervical-injury-rate", rate, "--quiet"]) == 0
+        return sum(s.grades["cervical"] > 0 for s in load_dataset(out, "coco").samples)
+
+    assert injured("1") == 12 and injured("0") == 0

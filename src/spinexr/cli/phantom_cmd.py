@@ -39,6 +39,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="radiograph region (default random)")
     p.add_argument("--abnormal-rate", type=float, default=0.5,
                    help="probability of an abnormal image (default 0.5)")
+    p.add_argument("--cervical-injury-rate", type=float, default=None,
+                   help="probability that an abnormal cervical image has a fracture or "
+                        "dislocation (default: the generator's, 0.25)")
     p.add_argument("--bits", type=int, choices=(8, 16), default=8,
                    help="PNG bit depth for coco/yolo/folders (default 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
                       split=args.split, size=tuple(args.size) if args.size else None,
                       view=args.view, region=args.region, abnormal_rate=args.abnormal_rate,
                       classes=args.classes, transfer_syntax=args.transfer_syntax,
+                      cervical_injury_rate=args.cervical_injury_rate,
                       bits=args.bits)
     count = write_phantom_dataset(args.out, spec, progress=not args.quiet)
     print(f"wrote {count} {args.task} image(s) to {args.out} ({args.layout}, split "
