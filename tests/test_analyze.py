@@ -72,6 +72,8 @@ class _Pack:
     def detector(self, key, device="cpu"):
         return self.dets[key]
 
+    image_detector = detector       # no model of this pack runs on windows
+
     def classifier(self, key, device="cpu"):
         return _Grader()
 

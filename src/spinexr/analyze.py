@@ -33,8 +33,8 @@ from spinexr.geometry import scale_box, source_scale
 from spinexr.levels import REGION_ANCHORS, level_of
 from spinexr.models.ensemble import TriageScores
 from spinexr.models.manifest import PackManifest
-from spinexr.types import (Analysis, Box, Finding, GateResult, Grade, Heatmap, PackInfo,
-                           Radiograph, TriageResult)
+from spinexr.types import (WINDOW_LABEL, Analysis, Box, Finding, GateResult, Grade, Heatmap,
+                           PackInfo, Radiograph, TriageResult)
 
 GATING = ("dernet", "vindr")
 
@@ -113,8 +113,6 @@ def image_checks(pixels: np.ndarray, cfg: AnalyzerConfig) -> tuple[bool, str, di
     return checks(pixels, gate_settings(cfg))
 
 
-#: The label of a grade's box when the box is the vertebra window that gave the grade.
-WINDOW_LABEL = "vertebra window"
 
 #: Why an MR slice is refused by a pack without the MRI stenosis models.
 MRI_MISSING = ("an MR slice, but this model pack has no MRI stenosis models (an "

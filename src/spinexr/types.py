@@ -220,16 +220,28 @@ class TriageResult:
     decisions: Mapping[str, bool] = field(default_factory=dict)
 
 
+#: The label of a grade's box when the box is the vertebra window that gave the image its grade.
+WINDOW_LABEL = "vertebra window"
+
+
 @dataclass(frozen=True)
 class Grade:
     """An image- or region-level grade: ``task`` (e.g. ``"degeneration"``), the predicted
-    ``label`` and its ``index``, class ``probabilities``, and the region ``box`` if any."""
+    ``label`` and its ``index``, class ``probabilities``, and its ``box``: none for a grade of
+    the whole image, the vertebra window that gave an image its grade (labelled
+    :data:`WINDOW_LABEL`), or the graded region (an MR slice's canal, recess or foramen)."""
 
     task: str
     label: str
     index: int
     probabilities: Mapping[str, float] = field(default_factory=dict)
     box: Box | None = None
+
+    @property
+    def image_level(self) -> bool:
+        """Whether this grades the whole image (directly or through its most abnormal vertebra
+        window), as opposed to one region of it."""
+        return self.box is None or self.box.label == WINDOW_LABEL
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 lesion boxes does to mAP, the class mapping, grades given or not."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,8 +11,8 @@ from spinexr.errors import ConfigError
 from spinexr.evaluate.end_to_end import (GradeTruth, LesionTruth, TriageTruth, UserResult,
                                          end_to_end_metrics, gate_counts, grade_task_metrics,
                                          lesion_metrics, triage_metrics)
-from spinexr.types import (Analysis, Box, Finding, GateResult, Grade, PackInfo, SourceRef,
-                           TriageResult)
+from spinexr.types import (WINDOW_LABEL, Analysis, Box, Finding, GateResult, Grade, PackInfo,
+                           SourceRef, TriageResult)
 
 NAN = float("nan")
 
@@ -167,6 +169,10 @@ def test_user_result_of_an_analysis_and_invalid_results():
     r = UserResult.of(a)
     assert (r.outcome, r.probability, r.flagged, r.findings) == ("uncertain", 0.7, True, (box,))
     assert set(r.grades) == {"degeneration"}                   # region grades are not measured
+    # a window grader's grade is located at the window that gave it, and is image-level
+    window = Grade("cervical", "fracture", 1, box=Box(0, 0, 9, 9, WINDOW_LABEL, level="C5"))
+    located = UserResult.of(replace(a, grades=(window, region)))
+    assert set(located.grades) == {"cervical"} and located.grades["cervical"] is window
     refused = Analysis("y", SourceRef(None), None, None, GateResult(False, "no spine"), pack)
     assert UserResult.of(refused) == REFUSED
     with pytest.raises(ValueError, match="a refused image has no triage"):

@@ -105,6 +105,8 @@ class _Pack:
     def detector(self, key, device="cpu"):
         return _Det(FINDINGS if key == "lesions" else VERTEBRAE)
 
+    image_detector = detector       # no model of this pack runs on windows
+
     def classifier(self, key, device="cpu"):
         return _Grader()
 

@@ -55,13 +55,13 @@ class UserResult:
 
     @classmethod
     def of(cls, analysis: Analysis) -> UserResult:
-        """The measured part of an :class:`~spinexr.types.Analysis` (region grades, which carry
-        a box, are left out: they are not image-level)."""
+        """The measured part of an :class:`~spinexr.types.Analysis` (region grades are left
+        out: they are not image-level; a window grader's grade, located at its window, is)."""
         t = analysis.triage
         return cls(outcome=analysis.gate.outcome, probability=t.probability if t else None,
                    flagged=bool(t is not None and t.abnormal),
                    findings=tuple(f.box for f in analysis.findings),
-                   grades={g.task: g for g in analysis.grades if g.box is None})
+                   grades={g.task: g for g in analysis.grades if g.image_level})
 
 
 @dataclass(frozen=True)
