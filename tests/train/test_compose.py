@@ -6,7 +6,7 @@ import torch
 
 from spinexr.errors import ConfigError
 from spinexr.models.pack import load_pack, save_pack, save_weights
-from spinexr.train.compose import PackRecipe, load_pack_recipe, merge_packs
+from spinexr.train.compose import PackRecipe, load_pack_recipe, merge_packs, split_pack
 
 
 def _part(root, key, *, ensemble=False, metric=0.9):
@@ -64,3 +64,31 @@ def test_pack_recipe_names_missing_part_files(tmp_path):
     path.write_text("name: demo\ntask: pack\nparts: {triage: nowhere.yaml}\n")
     with pytest.raises(ConfigError, match="nowhere.yaml"):
         load_pack_recipe(path)
+
+
+def test_split_then_merge_gives_back_the_committed_demo_pack(tmp_path):
+    """``spinexr pack split`` is the inverse of the merge: the committed demo pack split into
+    part packs and merged again (in its recipe's part order) has the same models, weights,
+    metrics, ensemble and part records."""
+    import json
+    from pathlib import Path
+
+    from spinexr.cli import main
+
+    root = Path(__file__).resolve().parents[2]
+    demo = root / "models" / "demo"
+    assert main(["pack", "split", str(demo), str(tmp_path / "parts")]) == 0
+    recipe = load_pack_recipe(root / "configs" / "demo-phantom.yaml")
+    parts = {part: tmp_path / "parts" / part / "pack" for part in recipe.parts}
+    assert all((p / "pack.json").is_file() for p in parts.values())
+    triage = load_pack(parts["triage"])
+    assert triage.manifest.ensemble is not None and "vertebra_detector" in triage.manifest.models
+    assert "test" in triage.manifest.metrics                  # "triage/test" back to "test"
+    merged = merge_packs(parts, tmp_path / "merged", recipe)
+    a = json.loads((demo / "pack.json").read_text())
+    b = json.loads((merged / "pack.json").read_text())
+    for key in ("models", "metrics", "ensemble", "parts"):
+        assert a[key] == b[key], key
+    load_pack(merged)                                         # every sha256 verifies
+    with pytest.raises(ConfigError, match="exists"):
+        split_pack(demo, tmp_path / "parts")

@@ -1,4 +1,5 @@
-"""``spinexr pack replace SRC DEST [--note TEXT]``: install a trained pack over an installed one.
+"""``spinexr pack replace SRC DEST [--note TEXT]``: install a trained pack over an installed one;
+``spinexr pack split PACK OUT``: its parts as part packs, to retrain some of them.
 
 The replaced pack's version, install date and metrics move into the new card's history table
 (:func:`spinexr.models.replace.replace_pack`); the new pack is stamped with today's date. A
@@ -26,6 +27,14 @@ def add_parser(sub) -> None:
     rep.add_argument("src", type=Path, help="the newly trained pack folder")
     rep.add_argument("dest", type=Path, help="the installed pack folder to replace")
     rep.add_argument("--note", default="", help="what the new version changes (kept in the card)")
+    split = actions.add_parser(
+        "split", help="write each part of a merged pack as OUT/<part>/pack",
+        description="The inverse of a pack recipe's merge: each part of PACK (e.g. "
+                    "models/demo) becomes OUT/<part>/pack with its models, metrics and "
+                    "command. Retrain some parts into OUT/<part>, then `spinexr train "
+                    "<pack recipe> --out OUT --resume` merges them with the parts kept.")
+    split.add_argument("pack", type=Path, help="a pack made by a pack recipe")
+    split.add_argument("out", type=Path, help="folder for the parts (each must not exist)")
     p.set_defaults(run=run)
 
 
@@ -42,6 +51,12 @@ def _committed_date(dest: Path) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "split":
+        from spinexr.train.compose import split_pack
+
+        for part, path in split_pack(args.pack, args.out).items():
+            print(f"{part}: {path}")
+        return 0
     had = (args.dest / "pack.json").is_file()
     out = replace_pack(args.src, args.dest, note=args.note,
                        previous_date=_committed_date(args.dest))

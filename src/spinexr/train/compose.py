@@ -129,3 +129,54 @@ def merge_packs(parts: Mapping[str, Path], out: Path, recipe: PackRecipe) -> Pat
     save_pack(out, manifest)
     return out
 
+
+
+def split_pack(root: Path | str, out: Path | str) -> dict[str, Path]:
+    """The parts of a merged pack as part packs ``<out>/<part>/pack``, the inverse of
+    :func:`merge_packs`: each part's models (by their ``part``), its ``<part>/<role>`` metrics
+    as ``<role>``, its name, version, command and test set, the ensemble for the part that has
+    it, and the vertebra detector for parts whose models run on its windows. A pack recipe
+    run with ``--resume`` over ``<out>`` then keeps these parts and retrains only the parts
+    whose folder was removed, e.g. after ``spinexr pack split models/demo runs/demo``.
+
+    Raises:
+        ConfigError: the pack records no parts (it was not made by a pack recipe), or a part
+            folder exists already.
+    """
+    pack = load_pack(root)
+    raw = pack.manifest.raw
+    parts = dict(raw.get("parts") or {})
+    if not parts:
+        raise ConfigError("the pack records no parts; only packs merged by a pack recipe split",
+                          str(pack.root))
+    made = {}
+    for part, info in parts.items():
+        target = Path(out) / part / "pack"
+        if target.exists():
+            raise ConfigError(f"{target} exists; split into a new folder", str(target))
+        keys = [k for k, s in pack.manifest.models.items() if s.part == part]
+        ensemble = raw.get("ensemble") if raw.get("ensemble") and set(
+            raw["ensemble"]["members"]) <= set(keys) else None
+        windows = [raw["models"][k].get("windows") for k in keys]
+        windows += [ensemble.get("windows")] if ensemble else []
+        keys += sorted({w["detector"] for w in windows if w} - set(keys))
+        target.mkdir(parents=True)
+        for key in keys:
+            shutil.copyfile(pack.root / pack.model_spec(key).weights,
+                            target / pack.model_spec(key).weights)
+        curves = dict(pack.manifest.card.get("learning_curves") or {})
+        card = {**dict(raw.get("card") or {}), "command": info.get("command")}
+        card.pop("history", None)
+        card["learning_curves"] = {k: curves[k] for k in keys if k in curves}
+        doc = {"name": info.get("name", part), "version": info.get("version", pack.version),
+               "synthetic": pack.synthetic, "card": card,
+               "models": {k: {x: v for x, v in raw["models"][k].items() if x != "part"}
+                          for k in keys},
+               "metrics": {name.split("/", 1)[1]: values
+                           for name, values in pack.manifest.metrics.items()
+                           if name.startswith(f"{part}/")},
+               "test_set": info.get("test_set")}
+        if ensemble is not None:
+            doc["ensemble"] = ensemble
+        made[part] = save_pack(target, doc)
+    return made
