@@ -1,5 +1,6 @@
 """``spinexr pack replace SRC DEST [--note TEXT]``: install a trained pack over an installed one;
-``spinexr pack split PACK OUT``: its parts as part packs, to retrain some of them.
+``spinexr pack split PACK OUT``: its parts as part packs, to retrain some of them;
+``spinexr pack record PACK METRICS --as NAME --command CMD``: keep measured figures in it.
 
 The replaced pack's version, install date and metrics move into the new card's history table
 (:func:`spinexr.models.replace.replace_pack`); the new pack is stamped with today's date. A
@@ -35,6 +36,16 @@ def add_parser(sub) -> None:
                     "<pack recipe> --out OUT --resume` merges them with the parts kept.")
     split.add_argument("pack", type=Path, help="a pack made by a pack recipe")
     split.add_argument("out", type=Path, help="folder for the parts (each must not exist)")
+    rec = actions.add_parser(
+        "record", help="store the end-to-end figures of a `spinexr evaluate` run in a pack",
+        description="Copy the figures of the end_to_end block of METRICS (the metrics.json "
+                    "`spinexr evaluate --pack PACK` wrote) into PACK's manifest as metrics[NAME] "
+                    "with the command that measured them; tests re-measure recorded figures.")
+    rec.add_argument("pack", type=Path, help="the pack that was evaluated")
+    rec.add_argument("metrics", type=Path, help="metrics.json of `spinexr evaluate`")
+    rec.add_argument("--as", dest="name", required=True, help="name, e.g. aims/xray")
+    rec.add_argument("--command", required=True,
+                     help="the commands that made the set and measured it (kept in the card)")
     p.set_defaults(run=run)
 
 
@@ -51,6 +62,8 @@ def _committed_date(dest: Path) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "record":
+        return _record(args)
     if args.action == "split":
         from spinexr.train.compose import split_pack
 
@@ -62,4 +75,33 @@ def run(args: argparse.Namespace) -> int:
                        previous_date=_committed_date(args.dest))
     print(f"model pack {args.src} installed in {out}"
           + ("; the replaced pack's figures are the first row of its history" if had else ""))
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    import json
+
+    from spinexr.errors import ConfigError
+    from spinexr.evaluate.end_to_end import headline_figures
+    from spinexr.models.replace import record_metrics
+
+    try:
+        doc = json.loads(args.metrics.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read metrics: {exc}", str(args.metrics)) from exc
+    block = doc.get("end_to_end") if isinstance(doc, dict) else None
+    if not isinstance(block, dict):
+        raise ConfigError("no end_to_end block (run `spinexr evaluate` without "
+                          "--no-end-to-end)", str(args.metrics))
+    from spinexr.models.pack import load_pack
+
+    evaluated, pack = doc.get("pack") or {}, load_pack(args.pack)
+    if (evaluated.get("name"), evaluated.get("version")) != (pack.name, pack.version):
+        raise ConfigError(f"these figures are of pack {evaluated.get('name')!r} "
+                          f"{evaluated.get('version')!r}, not {pack.name!r} {pack.version!r}",
+                          str(args.metrics))
+    pack_name = pack.name
+    figures = headline_figures(block)
+    out = record_metrics(args.pack, args.name, figures, command=args.command)
+    print(f"{len(figures)} figures of {pack_name or args.metrics} recorded as {args.name} in {out}")
     return 0

@@ -12,7 +12,7 @@ Pure: dataclasses and arrays in, plain dicts out (``nan`` where undefined, with 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -36,6 +36,9 @@ class UserResult:
         findings: lesion boxes kept after gating and thresholds, in source pixels
             (``0 <= x1 < x2 <= W``), each with ``score``.
         grades: task -> the image-level :class:`~spinexr.types.Grade` given.
+        modality: ``Analysis.modality``: ``"radiograph"`` or ``"mri"`` (an MR slice).
+        regions: the region grades given (each with its region ``box``, source pixels), e.g.
+            the stenosis grades of an MR slice.
     """
 
     outcome: str
@@ -43,25 +46,30 @@ class UserResult:
     flagged: bool = False
     findings: tuple[Box, ...] = ()
     grades: Mapping[str, Grade] = field(default_factory=dict)
+    modality: str = "radiograph"
+    regions: tuple[Grade, ...] = ()
 
     def __post_init__(self) -> None:
         if self.outcome not in GATE_OUTCOMES:
             raise ValueError(f"outcome {self.outcome!r} is not one of {GATE_OUTCOMES}")
         if self.outcome == "refused" and (self.probability is not None or self.flagged
-                                          or self.findings or self.grades):
+                                          or self.findings or self.grades or self.regions):
             raise ValueError("a refused image has no triage, findings or grades")
         if self.probability is not None and not 0 <= self.probability <= 1:
             raise ValueError(f"probability {self.probability!r} is not in [0, 1]")
 
     @classmethod
     def of(cls, analysis: Analysis) -> UserResult:
-        """The measured part of an :class:`~spinexr.types.Analysis` (region grades are left
-        out: they are not image-level; a window grader's grade, located at its window, is)."""
+        """The measured part of an :class:`~spinexr.types.Analysis`: image-level grades (a
+        window grader's grade, located at its window, is one) in ``grades``, region grades in
+        ``regions``."""
         t = analysis.triage
         return cls(outcome=analysis.gate.outcome, probability=t.probability if t else None,
                    flagged=bool(t is not None and t.abnormal),
                    findings=tuple(f.box for f in analysis.findings),
-                   grades={g.task: g for g in analysis.grades if g.image_level})
+                   grades={g.task: g for g in analysis.grades if g.image_level},
+                   modality=analysis.modality,
+                   regions=tuple(g for g in analysis.grades if not g.image_level))
 
 
 @dataclass(frozen=True)
@@ -232,3 +240,25 @@ def end_to_end_metrics(results: Sequence[UserResult], *, triage: TriageTruth | N
                        if triage is not None else None),
             "lesions": lesion_metrics(results, lesions) if lesions is not None else None,
             "grades": {g.task: grade_task_metrics(results, g) for g in grades}}
+
+
+#: Parts of an ``end_to_end`` block that are settings, notes or timings, not figures.
+NOT_FIGURES = frozenset({"settings", "notes", "timing_s", "class_map", "confusion", "auroc_ci",
+                         "operating_point", "threshold"})
+
+
+def headline_figures(block: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The figures of an ``end_to_end`` block (or any nested part of it) as flat
+    ``"a.b.c" -> number`` pairs: every finite number and count, without settings, notes,
+    timings, class maps, confusion matrices and intervals (:data:`NOT_FIGURES`)."""
+    out: dict[str, float] = {}
+    for key, value in block.items():
+        if key in NOT_FIGURES:
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(headline_figures(value, name + "."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and np.isfinite(value):
+            out[name] = float(value)
+    return out

@@ -5,6 +5,10 @@ A retrain replaces the weights; the model card keeps the previous figures in its
 manifest with ``card.history`` = the replaced pack's version, date and metrics (a
 :class:`~spinexr.models.card.HistoryEntry`), then that pack's own history, newest first.
 ``spinexr pack replace SRC DEST`` (:mod:`spinexr.cli.pack_cmd`) is the command for it.
+
+:func:`record_metrics` stores figures measured on a pack after training (e.g. the end-to-end
+figures of ``spinexr evaluate`` on a fixed set) in its manifest under a name, with the command
+that measured them, so that a test can measure them again.
 """
 from __future__ import annotations
 
@@ -12,12 +16,13 @@ import json
 import shutil
 from datetime import date as Date
 from pathlib import Path
+from typing import Mapping
 
 from spinexr.models.card import history_entry
 from spinexr.models.manifest import ModelPackError
 from spinexr.models.pack import MANIFEST, load_pack, save_pack
 
-__all__ = ["replace_pack"]
+__all__ = ["record_metrics", "replace_pack"]
 
 
 def replace_pack(src: Path | str, dest: Path | str, *, note: str = "",
@@ -78,3 +83,22 @@ def _copy_files(src: Path, dest: Path, manifest: dict, old) -> None:
         for spec in old.manifest.models.values():
             if spec.weights not in kept and (dest / spec.weights).is_file():
                 (dest / spec.weights).unlink()
+
+
+def record_metrics(root: Path | str, name: str, figures: Mapping[str, float], *,
+                   command: str) -> Path:
+    """Store ``figures`` in the pack at ``root`` as ``metrics[name]`` and the ``command`` that
+    measured them as ``card.measured[name]`` (replacing earlier ones of that name); the card is
+    re-rendered. The weights are not touched.
+
+    Raises:
+        ModelPackError: ``root`` is not a valid pack, or ``figures`` is empty.
+    """
+    if not figures:
+        raise ModelPackError(f"no figures to record as {name!r}", str(root))
+    pack = load_pack(root)
+    manifest = json.loads(json.dumps(pack.manifest.raw))
+    manifest.setdefault("metrics", {})[name] = {k: float(v) for k, v in sorted(figures.items())}
+    card = manifest.setdefault("card", {})
+    card["measured"] = {**dict(card.get("measured") or {}), name: command}
+    return save_pack(pack.root, manifest)
