@@ -10,7 +10,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := 0
 
-.PHONY: setup browser dicom-tools demo test test-fast bench clean
+.PHONY: setup browser dicom-tools demo demo-aims test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -75,6 +75,28 @@ demo: $(STAMP)
 	@echo "demo: synthetic study in $(DEMO_DIR)/study, analysed with models/demo (trained on phantoms; not for clinical use)."
 	@echo "demo: HTML reports:"
 	@ls -1 $(DEMO_DIR)/results/*/report.html | sed 's/^/  /'
+
+# The demo pack's figures as a user gets them (issue 16): fixed fresh-seed sets of full-size
+# JPEG 2000 phantoms through the whole analyzer, recorded in models/demo/pack.json (run after a
+# retrain; tests/models/test_demo_aims.py re-measures them with the same sets).
+AIMS_DIR ?= runs/aims
+AIMS_xray := --layout coco --transfer-syntax j2k --n 100 --seed 9100 --split test
+AIMS_cervical := --layout coco --transfer-syntax j2k --region cervical --abnormal-rate 0.9 \
+  --cervical-injury-rate 0.6 --n 40 --seed 9200 --split test
+AIMS_mri := --task mri --layout vindr --transfer-syntax j2k --n 40 --seed 9300 --split test
+AIMS_EVAL = spinexr evaluate $(AIMS_DIR)/$(1) --pack models/demo --vertebrae models/vertebrae \
+  --split test --out models/demo/aims/$(1) --n-boot 0
+demo-aims: $(STAMP)
+	@set -e; for s in xray cervical mri; do \
+	  rm -rf $(AIMS_DIR)/$$s models/demo/aims/$$s; \
+	  case $$s in xray) args="$(AIMS_xray)";; cervical) args="$(AIMS_cervical)";; \
+	    mri) args="$(AIMS_mri)";; esac; \
+	  $(VENV)/bin/spinexr phantom $$args --out $(AIMS_DIR)/$$s --quiet; \
+	  $(VENV)/bin/$(call AIMS_EVAL,$$s); \
+	  $(VENV)/bin/spinexr pack record models/demo models/demo/aims/$$s/metrics.json \
+	    --as aims/$$s --command "spinexr phantom $$args --out $(AIMS_DIR)/$$s && \
+	    $(call AIMS_EVAL,$$s)"; \
+	done
 
 test: $(STAMP)
 	$(PY) -m pytest -q

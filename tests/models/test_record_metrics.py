@@ -80,3 +80,23 @@ def test_pack_record_cli_takes_the_end_to_end_block_of_the_same_pack_only(tmp_pa
     assert main(["pack", "record", str(root), str(bare), "--as", "aims/v", "--command", "c"]) == 2
     assert "no end_to_end block" in capsys.readouterr().err
     assert "aims/u" not in load_pack(root).manifest.metrics
+
+
+def test_the_card_shows_each_measured_set_with_its_command_rates_and_aims(tmp_path):
+    root = _copy(tmp_path)
+    record_metrics(root, "aims/x", {"triage.auroc": 0.91, "triage.tp": 7.0,
+                                    "lesions.per_class.Osteophytes.ap50": 0.6},
+                   command="spinexr phantom --seed 1 && spinexr evaluate")
+    doc = json.loads((root / "pack.json").read_text())
+    doc["card"]["aims"] = {"aims/x": {"triage.auroc": 0.95, "grades.cervical.qwk": 0.9}}
+    from spinexr.models.pack import save_pack
+
+    save_pack(root, doc)
+    card = (root / "README.md").read_text()
+    section = card.split("## Measured as a user gets it")[1]
+    assert "spinexr phantom --seed 1 && spinexr evaluate" in section
+    assert "| triage.auroc | 0.910 | >= 0.95 (not met) |" in section
+    assert "| lesions.per_class.Osteophytes.ap50 | 0.600 |  |" in section
+    assert "triage.tp" not in section                      # counts stay in pack.json
+    assert "| grades.cervical.qwk | not measured | >= 0.9 |" in section
+    assert "- aims/x:" not in card                          # not repeated in the plain list

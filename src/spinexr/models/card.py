@@ -1,5 +1,10 @@
-"""Two sections of a pack's model card, from the manifest: learning curves and history.
+"""Three sections of a pack's model card, from the manifest: measured sets, learning curves and
+history.
 
+- ``card.measured``: name -> the commands that made a fixed set and measured the pack on it
+  (``spinexr pack record``), the figures in ``metrics[name]``; ``card.aims`` (optional):
+  name -> figure -> the value it should reach. The card shows per set its command and a table
+  of the rates (AUROC, mAP, per-class AP, QWK, ...) with the aim and whether it is met.
 - ``card.learning_curves``: model key -> :class:`~spinexr.evaluate.curves.LearningCurve` as
   JSON, written by the training recipes; the card shows a compact table per model (every epoch,
   or about 8 of them: the first, the last, the best and the early stops always among them).
@@ -24,7 +29,10 @@ _ROLES = ("test", "val", "oof")
 _HEADLINE = ("auroc", "qwk", "map50", "map50_95", "balanced_accuracy", "accuracy",
              "sensitivity")
 _SAMPLE_ROWS = 8
-__all__ = ["HistoryEntry", "curve_lines", "curve_table", "headline", "history_entry",
+#: Figures of a measured set shown in the card (last part of their name); counts stay in pack.json.
+_SHOWN = ("auroc", "auroc_analysed", "sensitivity", "specificity", "map50", "map50_95", "ap50",
+          "qwk", "qwk_missed_as_normal", "balanced_accuracy", "accuracy")
+__all__ = ["HistoryEntry", "curve_lines", "measured_lines", "curve_table", "headline", "history_entry",
            "history_lines", "learning_curves", "scalar_metrics"]
 
 
@@ -200,4 +208,32 @@ def curve_lines(manifest: Mapping[str, Any]) -> list[str]:
         return lines[:-1]                       # the next section opens with its blank line
     lines.append("Not recorded (no training log in the pack) for: "
                  + ", ".join(f"`{k}`" for k in missing) + ".")
+    return lines
+
+
+def measured_lines(manifest: Mapping[str, Any]) -> list[str]:
+    """The "Measured as a user gets it" section: per set in ``card.measured``, its command and
+    its rates, each with its aim from ``card.aims`` when one is set."""
+    card = manifest.get("card") or {}
+    measured = dict(card.get("measured") or {})
+    metrics = manifest.get("metrics") or {}
+    if not measured:
+        return []
+    lines = ["", "## Measured as a user gets it", "",
+             "Fixed sets through the whole analyzer (`spinexr evaluate`, end-to-end block); every "
+             "figure and count is in pack.json, and a test re-measures them.", ""]
+    for name, command in measured.items():
+        figures = metrics.get(name) or {}
+        aims = dict((card.get("aims") or {}).get(name) or {})
+        lines += [f"### `{name}`", "", "```", str(command), "```", "",
+                  "| figure | value | aim |", "|---|---|---|"]
+        for key, value in figures.items():
+            if key.rsplit(".", 1)[-1] not in _SHOWN and key not in aims:
+                continue
+            aim = aims.get(key)
+            mark = "" if aim is None else f">= {aim:g} ({'met' if value >= aim else 'not met'})"
+            lines.append(f"| {key} | {value:.3f} | {mark} |")
+        lines += [f"| {key} | not measured | >= {aim:g} |" for key, aim in aims.items()
+                  if key not in figures]
+        lines.append("")
     return lines

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from spinexr.models.card import curve_lines, history_lines
+from spinexr.models.card import curve_lines, history_lines, measured_lines
 from spinexr.models.manifest import (PACK_FORMAT, PACK_FORMAT_VERSION, ModelPackError,
                                      ModelSpec, PackManifest, parse_manifest, upgrade)
 
@@ -299,11 +299,15 @@ def render_card(manifest: Mapping[str, Any]) -> str:
                      f"{spec.get('input', {}).get('size')} px, labels {list(spec.get('labels', []))}, "
                      f"weights `{spec.get('weights')}` ({spec.get('dtype')}){extra}")
     lines += ["", "## Measured metrics", ""]
+    measured = set(card.get("measured") or ())          # shown in their own section
     for split, values in manifest.get("metrics", {}).items():
+        if split in measured:
+            continue
         shown = ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}"
                           for k, v in values.items() if not isinstance(v, (dict, list)))
         lines.append(f"- {split}: {shown}")
-    lines += _gate_card(manifest) + curve_lines(manifest) + history_lines(manifest)
+    lines += (measured_lines(manifest) + _gate_card(manifest) + curve_lines(manifest)
+              + history_lines(manifest))
     return "\n".join(lines) + "\n"
 
 
