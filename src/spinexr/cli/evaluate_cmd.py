@@ -10,7 +10,8 @@ Two measurements over the same samples:
 - **end to end** (:mod:`spinexr.cli.evaluate_end_to_end`, unless ``--no-end-to-end``): the
   whole analyzer as ``spinexr analyze`` runs it, i.e. what a user gets: input gate verdicts,
   triage where a refused image is not flagged, lesion boxes after ``--gating`` and the pack's
-  thresholds, the grades given.
+  thresholds, the grades given; on MR slices (analysed as ``spinexr analyze`` does, by the
+  MRI stenosis path) the stenosis grade of each ground-truth region instead.
 
 Writes ``OUT/metrics.json`` (flat headline keys of the per-model figures, the nested detail and
 the ``end_to_end`` block; undefined values are ``null``) and the plots next to it.
@@ -183,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
     e2e = end_to_end(analyzer, plan, dataset, samples, args) if analyzer is not None else None
     t3 = time.perf_counter()
     plots = draw_all(args.out, detection, triage, classifiers, args,
-                     curves=learning_curves(pack.manifest.card))
+                     curves=learning_curves(pack.manifest.card),
+                     stenosis=(e2e or {}).get("stenosis"))
     metrics = {
         **headline(detection, triage, classifiers),
         "detection": detection, "triage": public(triage), "classifiers": public(classifiers),

@@ -4,7 +4,9 @@
 
 What is measured is what a user gets: the input gate's verdicts, triage where a refused image
 is never flagged, lesion boxes after the triage gating (``--gating``) and the pack's thresholds,
-and the grades given.
+and the grades given. Images the analyzer took as MR slices (``Analysis.modality == "mri"``)
+are measured apart, by :mod:`spinexr.evaluate.stenosis` (their region grades against the
+dataset's regions and grades); the radiograph blocks count the radiographs only.
 """
 from __future__ import annotations
 
@@ -15,10 +17,18 @@ from typing import Any
 import numpy as np
 
 from spinexr.analyze import Analyzer, AnalyzerConfig
+from spinexr.analyze_mri import MODALITY as MRI, STENOSIS_TASK
 from spinexr.cli.evaluate_plan import Plan, binary_labels, default_operating_point
+from spinexr.errors import ConfigError
 from spinexr.evaluate.end_to_end import (GradeTruth, LesionTruth, TriageTruth, UserResult,
-                                         end_to_end_metrics)
+                                         end_to_end_metrics, gate_counts)
+from spinexr.evaluate.stenosis import StenosisTruth, stenosis_metrics
+from spinexr.labels import STENOSIS_GRADES
 from spinexr.process import ProcessOptions, Processor
+from spinexr.types import Grade
+
+#: The radiograph blocks, each noted as not measured when the set holds MR slices only.
+_RADIOGRAPH_BLOCKS = ("triage", "lesions", "grades")
 
 
 def build_analyzer(pack, vertebrae_pack, args) -> Analyzer:
@@ -52,10 +62,13 @@ def _process(analyzer, samples, args) -> tuple[list[UserResult], list[tuple[int,
     return results, sizes
 
 
-def _truths(analyzer, plan: Plan, dataset, samples, sizes, args
+def _truths(analyzer, plan: Plan, dataset, samples, sizes, args, index: list[int]
             ) -> tuple[TriageTruth | None, LesionTruth | None, list[GradeTruth], list[str]]:
-    """The truth of each block the analyzer produces and the dataset labels; notes say why a
-    block is left out."""
+    """The truth of each radiograph block the analyzer produces and the dataset labels, over
+    the samples at ``index`` (the radiographs); notes say why a block is left out."""
+    if not index:
+        return None, None, [], [f"{b}: not measured on MR slices" for b in _RADIOGRAPH_BLOCKS]
+    samples, sizes = [samples[i] for i in index], [sizes[i] for i in index]
     notes: list[str] = []
     triage = None
     if analyzer.triage_model is not None:
@@ -81,21 +94,57 @@ def _truths(analyzer, plan: Plan, dataset, samples, sizes, args
     for key in analyzer.roles.graders:
         if key in plan.classifiers:
             _, labels, y = plan.classifiers[key]
-            grades.append(GradeTruth(analyzer.pack.model_spec(key).task, labels, y))
+            grades.append(GradeTruth(analyzer.pack.model_spec(key).task, labels, y[index]))
         else:
             notes.append(f"grades {key}: not measured, the dataset has no labels for it")
     return triage, lesions, grades, notes
 
 
+def _region_truth(sample) -> tuple[Grade, ...]:
+    """A sample's region boxes that have a grade (an MR slice's stenosis regions) as grades."""
+    return tuple(Grade(STENOSIS_TASK, STENOSIS_GRADES[sample.grades[b.label]],
+                       sample.grades[b.label], box=b)
+                 for b in sample.boxes if isinstance(sample.grades.get(b.label), int))
+
+
+def _stenosis(results: list[UserResult], samples, args, index: list[int]) -> dict | None:
+    """The stenosis block over the MR slices at ``index`` (``None`` when there are none)."""
+    if not index:
+        return None
+    truth = StenosisTruth([_region_truth(samples[i]) for i in index],
+                          groups=[samples[i].group for i in index])
+    block = stenosis_metrics([results[i].regions for i in index], truth, n_boot=args.n_boot,
+                             seed=args.seed)
+    if not block["n_truth"]:
+        block["notes"].append("no MR slice of the set has region grades (the VinDr MRI "
+                              "layout: annotations/<split>.csv with region and grade columns)")
+    return block
+
+
+def _check_mri(analyzer, samples) -> None:
+    """MR slices with region grades need a pack that grades them."""
+    if analyzer.mri is None and any(_region_truth(s) for s in samples):
+        raise ConfigError(f"the dataset holds MR slices with stenosis grades, but model pack "
+                          f"{analyzer.pack.name!r} has no MRI stenosis models (an "
+                          "mri_region_detector and an mri_region_grader); use a pack that has "
+                          "them, e.g. models/demo", str(analyzer.pack.root))
+
+
 def end_to_end(analyzer, plan: Plan, dataset, samples, args) -> dict[str, Any]:
-    """The ``end_to_end`` block of metrics.json (see :func:`end_to_end_metrics`), with the
-    settings it was measured at, notes and timing."""
+    """The ``end_to_end`` block of metrics.json (see :func:`end_to_end_metrics`; ``stenosis``
+    from :func:`~spinexr.evaluate.stenosis.stenosis_metrics` on the MR slices), with the
+    settings it was measured at, the images of each modality, notes and timing."""
+    _check_mri(analyzer, samples)
     t0 = time.perf_counter()
     results, sizes = _process(analyzer, samples, args)
     t1 = time.perf_counter()
-    triage, lesions, grades, notes = _truths(analyzer, plan, dataset, samples, sizes, args)
-    block = end_to_end_metrics(results, triage=triage, lesions=lesions, grades=grades,
-                               n_boot=args.n_boot, seed=args.seed)
+    mr = [i for i, r in enumerate(results) if r.modality == MRI]
+    xr = [i for i, r in enumerate(results) if r.modality != MRI]
+    triage, lesions, grades, notes = _truths(analyzer, plan, dataset, samples, sizes, args, xr)
+    block = {**end_to_end_metrics([results[i] for i in xr], triage=triage, lesions=lesions,
+                                  grades=grades, n_boot=args.n_boot, seed=args.seed),
+             "gate": gate_counts(results), "modality": {"radiograph": len(xr), "mri": len(mr)},
+             "stenosis": _stenosis(results, samples, args, mr)}
     cfg = analyzer.config
     lesion_key = analyzer.roles.lesion_detector
     lesion_conf = cfg.lesion_conf if cfg.lesion_conf is not None else (

@@ -19,6 +19,7 @@ from spinexr.errors import ConfigError
 from spinexr.evaluate import (auroc, auroc_ci, calibration_metrics, coco_map, grade_metrics,
                               operating_point_metrics)
 from spinexr.io import read_radiograph
+from spinexr.io.policy import RADIOGRAPH_OR_MRI_POLICY
 from spinexr.models.ensemble import TriageScores
 
 
@@ -48,7 +49,8 @@ def infer_models(pack, plan: Plan, samples, *, conf: float, batch: int,
         for start in range(0, len(samples), batch):
             pixels = []
             for s in samples[start:start + batch]:
-                image = read_radiograph(s.image_path)
+                # MR slices too: a region detector is measured on them like any detector
+                image = read_radiograph(s.image_path, policy=RADIOGRAPH_OR_MRI_POLICY)
                 pixels.append(image.pixels)
                 out.sizes.append((image.width, image.height))
             for key, det in detectors.items():

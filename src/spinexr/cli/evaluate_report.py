@@ -78,9 +78,10 @@ def _draw_binary(plots: Plots, key: str, block: Mapping, args, title: str) -> No
                      f"threshold {op['threshold']:.3f}")
 
 
-def draw_all(out_dir: Path, detection, triage, classifiers, args, curves=None) -> Plots:
+def draw_all(out_dir: Path, detection, triage, classifiers, args, curves=None,
+             stenosis: Mapping | None = None) -> Plots:
     """Every plot; ``curves`` (model key -> LearningCurve, from the pack's card) make
-    ``learning_curve.png``."""
+    ``learning_curve.png``, the end-to-end ``stenosis`` block ``stenosis_confusion.png``."""
     plots = Plots(out_dir)
     if curves:
         plots.draw("learning_curve", "", P.plot_learning_curves, curves)
@@ -95,6 +96,9 @@ def draw_all(out_dir: Path, detection, triage, classifiers, args, curves=None) -
     for key, entry in detection.items():
         plots.draw("ap_per_class", key, P.plot_ap_per_class, entry["per_class"],
                    title=f"{key} AP per class")
+    if stenosis and stenosis["confusion"] is not None:
+        plots.draw("stenosis_confusion", "", P.plot_confusion, stenosis["confusion"],
+                   stenosis["labels"], title="Stenosis grade per matched region, end to end")
     return plots
 
 
@@ -122,6 +126,15 @@ def end_to_end_lines(block: Mapping) -> list[str]:
         lines.append(f"  {task}: accuracy {_fmt(m['accuracy'])}, balanced accuracy "
                      f"{_fmt(m['balanced_accuracy'])}, qwk {_fmt(m['qwk'])} ({m['n_graded']} "
                      f"graded, {m['n_labelled_ungraded']} labelled without a grade)")
+    st = block.get("stenosis")
+    if st:
+        lo, hi = st["qwk_ci"]
+        lines.append(f"  stenosis ({st['n_slices']} MR slices): qwk {_fmt(st['qwk'])} "
+                     f"[{_fmt(lo)}, {_fmt(hi)}], missed as normal "
+                     f"{_fmt(st['qwk_missed_as_normal'])}, accuracy {_fmt(st['accuracy'])}, "
+                     f"balanced accuracy {_fmt(st['balanced_accuracy'])}, mae {_fmt(st['mae'])}"
+                     f" ({st['n_matched']} of {st['n_truth']} regions matched, "
+                     f"{st['n_missed']} missed, {st['n_extra']} extra)")
     lines += [f"  {note}" for note in block.get("notes", ())]
     return lines
 

@@ -27,7 +27,8 @@ def _is_vindr(root: Path) -> bool:
     for path in sorted((root / "annotations").glob("*.csv")):
         with path.open(encoding="utf-8-sig") as f:
             header = {h.strip() for h in f.readline().split(",")}
-        if {"image_id", "lesion_type", "xmin"} <= header:
+        if {"image_id", "lesion_type", "xmin"} <= header or {"image_id", "region", "grade",
+                                                               "xmin"} <= header:
             return True
     return False
 
@@ -52,8 +53,8 @@ def detect_format(root: Path | str) -> str:
     """Which of ``vindr``, ``coco``, ``yolo``, ``folders`` the directory ``root`` holds.
 
     Checked in that order (the class-per-folder tree is the fallback): ``annotations/*.csv``
-    with VinDr columns; ``annotations/instances_*.json``; ``data.yaml`` or
-    ``<split>/{images,labels}``; images two or three directories deep.
+    with VinDr columns (or those of its MRI variant); ``annotations/instances_*.json``;
+    ``data.yaml`` or ``<split>/{images,labels}``; images two or three directories deep.
 
     Raises:
         DatasetError: ``root`` is missing or none of the layouts fits.

@@ -6,18 +6,23 @@ One CSV row per box (or one ``No finding`` row with empty coordinates for a norm
 
 Rows are grouped into one :class:`~spinexr.types.Sample` per ``image_id``; the group is the
 ``study_id``. Boxes from several radiologists (``rad_id``) on one image are all kept.
+
+The MRI variant (axial lumbar MR slices, :data:`MRI_COLUMNS`) has ``region,level,grade`` in
+place of ``lesion_type``: one row per stenosis region, read into region boxes and
+``Sample.grades[region]``.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 from spinexr.errors import ConfigError, DatasetError
-from spinexr.labels import LESION_CLASSES, NO_FINDING, canonical_lesion, vindr_name
+from spinexr.labels import (LESION_CLASSES, NO_FINDING, STENOSIS_GRADES, STENOSIS_REGIONS,
+                            canonical_lesion, vindr_name)
 from spinexr.types import Box, Sample
 
 from spinexr.data.base import (DICOM_SUFFIXES, LoadedDataset, ProblemLog, box_problem, finish,
@@ -27,6 +32,7 @@ from spinexr.data.writer import DatasetWriter
 COLUMNS: tuple[str, ...] = ("study_id", "series_id", "image_id", "rad_id", "lesion_type",
                             "xmin", "ymin", "xmax", "ymax")
 _REQUIRED = ("study_id", "image_id", "lesion_type", "xmin", "ymin", "xmax", "ymax")
+_MRI_REQUIRED = ("study_id", "image_id", "region", "grade", "xmin", "ymin", "xmax", "ymax")
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
 _SPLIT_ORDER = ("train", "val", "valid", "test")
 
@@ -39,6 +45,7 @@ class _Image:
     study_id: str
     boxes: list[tuple[int, Box]] = field(default_factory=list)
     no_finding: list[int] = field(default_factory=list)
+    grades: dict[str, int] | None = None     # MRI variant: region -> grade index
 
 
 def vindr_csvs(root: Path, split: str | None) -> list[tuple[str, Path]]:
@@ -74,14 +81,20 @@ def load_vindr(root: Path | str, *, split: str | None = None, strict: bool = Tru
     Returns:
         samples with ``label`` 0 (only ``No finding``) or 1, canonical lesion class names
         (``Spondylolysthesis`` -> ``Spondylolisthesis``, the 6 rare classes -> ``Other lesions``).
+        From an MRI-variant CSV: ``label`` ``None`` (no triage label), region boxes (``level``
+        set when given) and ``grades`` {region: index into ``STENOSIS_GRADES``}; the classes
+        are then ``STENOSIS_REGIONS`` (after the lesion classes when both kinds are read).
     """
     root = Path(root)
     log = ProblemLog()
     samples: list[Sample] = []
     seen: dict[str, str] = {}
     files = vindr_csvs(root, split)
+    kinds = set()
     for name, path in files:
-        for image_id, rec in _read_csv(path, log).items():
+        images, mri = _read_csv(path, log)
+        kinds.add(mri)
+        for image_id, rec in images.items():
             where = f"{path}:{rec.line}"
             if image_id in seen:
                 log.add(path, rec.line, f"duplicate image id {image_id!r}, also at "
@@ -89,20 +102,26 @@ def load_vindr(root: Path | str, *, split: str | None = None, strict: bool = Tru
                 continue
             seen[image_id] = where
             samples.append(_to_sample(root, name, path, image_id, rec, log, check_files))
-    return finish("vindr", root, LESION_CLASSES, samples, log, strict=strict,
+    classes = (LESION_CLASSES if False in kinds else ()) + (STENOSIS_REGIONS if True in kinds
+                                                            else ())
+    return finish("vindr", root, classes, samples, log, strict=strict,
                   source=files[0][1] if len(files) == 1 else root / "annotations")
 
 
-def _read_csv(path: Path, log: ProblemLog) -> dict[str, _Image]:
+def _read_csv(path: Path, log: ProblemLog) -> tuple[dict[str, _Image], bool]:
+    """The images of one CSV, and whether it is the MRI variant (a ``region`` column)."""
     images: dict[str, _Image] = {}
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in _REQUIRED if c not in header]
+        mri = "region" in header and "lesion_type" not in header
+        required, expected = (_MRI_REQUIRED, MRI_COLUMNS) if mri else (_REQUIRED, COLUMNS)
+        missing = [c for c in required if c not in header]
         if missing:
-            log.add(path, 1, f"missing column(s) {missing}; expected {list(COLUMNS)}")
-            return images
+            log.add(path, 1, f"missing column(s) {missing}; expected {list(expected)}")
+            return images, mri
         col = {name: header.index(name) for name in header}
+        add = _add_mri_row if mri else _add_row
         for row in reader:
             if not row or all(not c.strip() for c in row):
                 continue
@@ -111,22 +130,32 @@ def _read_csv(path: Path, log: ProblemLog) -> dict[str, _Image]:
                 log.add(path, line, f"malformed line: {len(row)} fields, the header has "
                                     f"{len(header)}")
                 continue
-            _add_row({k: row[i].strip() for k, i in col.items()}, path, line, images, log)
-    return images
+            fields = {k: row[i].strip() for k, i in col.items()}
+            rec = _image_of(fields, path, line, images, log)
+            if rec is not None:
+                add(fields, rec, path, line, log)
+    return images, mri
 
 
-def _add_row(row: dict[str, str], path: Path, line: int, images: dict[str, _Image],
-             log: ProblemLog) -> None:
+def _image_of(row: dict[str, str], path: Path, line: int, images: dict[str, _Image],
+              log: ProblemLog) -> _Image | None:
+    """The record of the row's image (created on its first row), its study id checked."""
     image_id = row["image_id"]
     if not image_id:
         log.add(path, line, "empty image_id")
-        return
+        return None
     rec = images.setdefault(image_id, _Image(line, row["study_id"]))
     if not row["study_id"]:
         log.add(path, line, f"empty study_id for image {image_id!r}", key=image_id)
     elif rec.study_id != row["study_id"]:
         log.add(path, line, f"image {image_id!r} has study_id {row['study_id']!r} here and "
                             f"{rec.study_id!r} at line {rec.line}", key=image_id)
+    return rec
+
+
+def _add_row(row: dict[str, str], rec: _Image, path: Path, line: int, log: ProblemLog) -> None:
+    """One lesion (or ``No finding``) row of image record ``rec``."""
+    image_id = row["image_id"]
     lesion = row["lesion_type"]
     if lesion == NO_FINDING:
         if any(row[c] for c in _COORDS):
@@ -140,6 +169,39 @@ def _add_row(row: dict[str, str], path: Path, line: int, images: dict[str, _Imag
         log.bad_keys.add(image_id)
 
 
+def _grade_index(text: str) -> int | None:
+    """A grade of :data:`STENOSIS_GRADES` given by name (any case) or index, as its index."""
+    grade = text.strip().casefold()
+    if grade in STENOSIS_GRADES:
+        return STENOSIS_GRADES.index(grade)
+    return int(grade) if grade.isdigit() and int(grade) < len(STENOSIS_GRADES) else None
+
+
+def _add_mri_row(row: dict[str, str], rec: _Image, path: Path, line: int,
+                 log: ProblemLog) -> None:
+    """One region row of the MRI variant: its box (level from ``level``) and its grade."""
+    image_id = row["image_id"]
+    grades = rec.grades = {} if rec.grades is None else rec.grades
+    region, index = row["region"], _grade_index(row["grade"])
+    if region not in STENOSIS_REGIONS:
+        log.add(path, line, f"unknown region {region!r}; expected one of "
+                            f"{list(STENOSIS_REGIONS)}", key=image_id)
+    elif index is None:
+        log.add(path, line, f"unknown grade {row['grade']!r}; expected one of "
+                            f"{list(STENOSIS_GRADES)} or 0..{len(STENOSIS_GRADES) - 1}",
+                key=image_id)
+    elif region in grades:
+        log.add(path, line, f"region {region!r} twice on image {image_id!r}; give one row "
+                            "per region", key=image_id)
+    else:
+        box = _coords_box(row, region, path, line, log)
+        if box is None:
+            log.bad_keys.add(image_id)
+            return
+        rec.boxes.append((line, replace(box, level=row.get("level") or None)))
+        grades[region] = index
+
+
 def _parse_box(row: dict[str, str], path: Path, line: int, log: ProblemLog) -> Box | None:
     lesion = row["lesion_type"]
     name = canonical_lesion(lesion)
@@ -147,12 +209,18 @@ def _parse_box(row: dict[str, str], path: Path, line: int, log: ProblemLog) -> B
         log.add(path, line, f"unknown class {lesion!r}; expected one of {list(LESION_CLASSES)}, "
                             f"an alias or '{NO_FINDING}'")
         return None
+    return _coords_box(row, name, path, line, log, shown=lesion)
+
+
+def _coords_box(row: dict[str, str], name: str, path: Path, line: int, log: ProblemLog,
+                shown: str | None = None) -> Box | None:
+    """The row's box labelled ``name``, or ``None`` with a problem logged."""
     values = []
     for c in _COORDS:
         value = parse_float(row[c])
         if value is None:
             reason = "missing coordinate" if not row[c] else "non-numeric coordinate"
-            log.add(path, line, f"{reason} {c}={row[c]!r} for {lesion!r}")
+            log.add(path, line, f"{reason} {c}={row[c]!r} for {shown or name!r}")
             return None
         values.append(value)
     box = Box(*values, label=name)
@@ -184,8 +252,12 @@ def _to_sample(root: Path, split: str, path: Path, image_id: str, rec: _Image, l
             if problem:
                 log.add(path, line, f"image {image_id!r}: {problem}", key=image_id)
     boxes = tuple(box for _, box in rec.boxes)
-    return Sample(image_id=image_id, image_path=image_path, group=rec.study_id or image_id,
-                  boxes=boxes, label=1 if boxes else 0, width=width, height=height, split=split)
+    sample = Sample(image_id=image_id, image_path=image_path, group=rec.study_id or image_id,
+                    boxes=boxes, label=1 if boxes else 0, width=width, height=height,
+                    split=split)
+    # an MR slice's truth is its region grades; triage (normal/abnormal) is not run on it
+    return sample if rec.grades is None else replace(sample, label=None,
+                                                     grades=dict(rec.grades))
 
 
 def _find_image(path: Path) -> Path:

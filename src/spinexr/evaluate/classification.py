@@ -19,7 +19,7 @@ import numpy as np
 from spinexr.errors import ConfigError
 
 __all__ = ["auroc", "auroc_ci", "binary_metrics", "bootstrap_indices", "grade_metrics",
-           "operating_point_metrics", "roc_band", "threshold_metrics"]
+           "operating_point_metrics", "quadratic_kappa", "roc_band", "threshold_metrics"]
 
 
 # -- input checks --------------------------------------------------------------------------------
@@ -299,6 +299,30 @@ def check_multiclass(y_true, prob, names) -> tuple[np.ndarray, np.ndarray, list[
     return y.astype(np.int64), p, names
 
 
+def quadratic_kappa(y_true, y_pred, k: int) -> float:
+    """Cohen's kappa with quadratic weights of two gradings (as sklearn's
+    ``cohen_kappa_score(weights="quadratic")``, without its per-call overhead: it runs in
+    bootstrap loops).
+
+    Args:
+        y_true, y_pred: (N,) integer grades in ``0..k-1``.
+        k: the number of grades.
+
+    Returns:
+        The kappa in [-1, 1]; ``nan`` when undefined (no sample, or truth and prediction each
+        a single and the same grade, so no disagreement is expected).
+    """
+    y, pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    if y.size == 0:
+        return float("nan")
+    observed = np.bincount(y * k + pred, minlength=k * k).reshape(k, k).astype(np.float64)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / y.size
+    grid = np.arange(k)
+    weights = (grid[:, None] - grid[None, :]) ** 2
+    chance = float((weights * expected).sum())
+    return float("nan") if chance == 0 else 1.0 - float((weights * observed).sum()) / chance
+
+
 def grade_metrics(y_true, prob, names: Sequence[str] | None = None) -> dict:
     """Multi-class (or ordinal grade) metrics of ``argmax(prob)`` against ``y_true``.
 
@@ -313,7 +337,7 @@ def grade_metrics(y_true, prob, names: Sequence[str] | None = None) -> dict:
         predicted), "confusion" (K x K list, rows = truth), "per_class": {name: {"precision",
         "recall", "f1", "support"}}, "n", "notes"}``; undefined values are ``nan``.
     """
-    from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score
+    from sklearn.metrics import confusion_matrix, f1_score
     from sklearn.metrics import precision_recall_fscore_support
 
     y, p, names = check_multiclass(y_true, prob, names)
@@ -325,11 +349,11 @@ def grade_metrics(y_true, prob, names: Sequence[str] | None = None) -> dict:
     notes: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # undefined cases become nan + a note below
-        qwk = float(cohen_kappa_score(y, pred, labels=labels, weights="quadratic"))
         present = sorted(set(y.tolist()) | set(pred.tolist()))
         macro_f1 = float(f1_score(y, pred, labels=present, average="macro", zero_division=0))
         prec, rec, f1, _ = precision_recall_fscore_support(y, pred, labels=labels,
                                                            zero_division=np.nan)
+    qwk = quadratic_kappa(y, pred, k)
     if np.isnan(qwk):
         notes.append("qwk: undefined, truth and prediction agree on a single class")
     absent = [names[i] for i in labels if support[i] == 0]
