@@ -17,6 +17,7 @@ import numpy as np
 from spinexr.gate.decision import GateModel, decide
 from spinexr.gate.evidence import chain_evidence, features
 from spinexr.gate.header import header_evidence
+from spinexr.io.contrast import apply_preprocess
 from spinexr.levels import assign_levels, counted_naming, guess_region
 from spinexr.types import Box, GateResult, LevelNaming, Radiograph
 
@@ -118,15 +119,26 @@ class InputGate:
         names none (levels are counted from its anchor)."""
         checked = [image_checks(im.pixels, self.settings) for im in images]
         todo = [i for i, (ok, _, _) in enumerate(checked) if ok]
-        pixels = [images[i].pixels for i in todo]
+        pixels, done = self._shared_contrast([images[i].pixels for i in todo])
         conf = self.detector_conf
-        boxes = (self.detector.predict(pixels, conf=conf) if self.detector is not None and todo
-                 else [None] * len(todo))
-        logits = (self.classifier.predict_logits(pixels)[:, 0] if self.classifier is not None
-                  and todo else [None] * len(todo))
+        boxes = (self.detector.predict(pixels, conf=conf, contrast_applied=done)
+                 if self.detector is not None and todo else [None] * len(todo))
+        logits = (self.classifier.predict_logits(pixels, contrast_applied=done)[:, 0]
+                  if self.classifier is not None and todo else [None] * len(todo))
         found = {i: (b, z) for i, b, z in zip(todo, boxes, logits)}
         return [self._one(im, checked[i], *found.get(i, (None, None)), region=region)
                 for i, im in enumerate(images)]
+
+    def _shared_contrast(self, pixels: list[np.ndarray]) -> tuple[list[np.ndarray], bool]:
+        """``(images, applied)``: when the detector's and the classifier's input contracts start
+        with the same contrast step (the committed gate: ``"equalize"`` both), that step
+        applied here once per image (``applied`` True), so that the two models do not compute
+        it twice; else ``pixels`` unchanged and False (each model applies its own)."""
+        step = getattr(self.detector, "preprocess", None)
+        pre = getattr(self.classifier, "pre", None)
+        if step is None or getattr(pre, "contrast", None) != step:
+            return pixels, False
+        return [apply_preprocess(p, step) for p in pixels], True
 
     def _one(self, image: Radiograph, checked, boxes, logit, *, region: str | None = None
              ) -> GateVerdict:

@@ -12,7 +12,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -385,12 +385,16 @@ class Classifier:
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
         return self.model(x).float().reshape(len(x), -1).cpu()
 
-    def predict_logits(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Raw logits (N, K): K = 1 (binary), C (softmax) or C-1 (ordinal)."""
+    def predict_logits(self, images: Sequence[np.ndarray], *,
+                       contrast_applied: bool = False) -> np.ndarray:
+        """Raw logits (N, K): K = 1 (binary), C (softmax) or C-1 (ordinal).
+        ``contrast_applied``: the images already went through the contract's ``contrast``
+        step (a caller sharing it between models), so it is skipped."""
+        pre = replace(self.pre, contrast="none") if contrast_applied else self.pre
         out = []
         step = max(self.batch_size, 1)
         for start in range(0, len(images), step):  # prepare per chunk: bounded memory
-            out.append(self.logits_from_batch(prepare(images[start:start + step], self.pre)))
+            out.append(self.logits_from_batch(prepare(images[start:start + step], pre)))
         k = output_width(self.head, self.num_classes)
         return np.concatenate(out) if out else np.zeros((0, k), np.float32)
 

@@ -94,15 +94,16 @@ class Detector:
         return "torch" if self.engine is None else "onnxruntime"
 
     def predict(self, images: Sequence[np.ndarray], *, conf: float = 0.25, iou: float = 0.6,
-                max_det: int = 300) -> list[list[Box]]:
+                max_det: int = 300, contrast_applied: bool = False) -> list[list[Box]]:
         """Detect boxes in each (H, W) float image in [0, 1]; one list of boxes per image
         (tall images also in tiles when the input contract sets ``tile_aspect``: see
-        :meth:`predict_tiled`)."""
+        :meth:`predict_tiled`). ``contrast_applied``: the images already went through the
+        contract's ``preprocess`` step (a caller sharing it between models), so it is skipped."""
         if self.tile_aspect:
             return self.predict_tiled(images, max_aspect=self.tile_aspect, conf=conf, iou=iou,
-                                      max_det=max_det)
+                                      max_det=max_det, contrast_applied=contrast_applied)
         return self._predict(images, conf=conf, iou=iou, max_det=max_det,
-                             preprocess=self.preprocess)
+                             preprocess=None if contrast_applied else self.preprocess)
 
     def _predict(self, images: Sequence[np.ndarray], *, conf: float, iou: float,
                  max_det: int, preprocess: str | None) -> list[list[Box]]:
@@ -124,14 +125,15 @@ class Detector:
         return [self._boxes(d.cpu().numpy(), lb) for d, (_, lb) in zip(dets, boxed)]
 
     def predict_tiled(self, images: Sequence[np.ndarray], *, max_aspect: float,
-                      conf: float = 0.25, iou: float = 0.6, max_det: int = 300
-                      ) -> list[list[Box]]:
+                      conf: float = 0.25, iou: float = 0.6, max_det: int = 300,
+                      contrast_applied: bool = False) -> list[list[Box]]:
         """As :meth:`predict`, but an image longer than ``max_aspect`` times its short side
         (a whole-spine film of 1:3, say) is also cut into overlapping tiles of at most that
         aspect along its long side, so that its vertebrae are not shrunk below the sizes the
         model saw in training; the boxes of the whole image and of its tiles are merged by
         non-maximum suppression, and boxes cut by a tile's inner edge are dropped."""
-        prepared = [apply_preprocess(img, self.preprocess) for img in images]
+        step = None if contrast_applied else self.preprocess
+        prepared = [apply_preprocess(img, step) for img in images]
         jobs = [(i, (0, 0, im.shape[1], im.shape[0])) for i, im in enumerate(prepared)]
         jobs += [(i, t) for i, im in enumerate(prepared) for t in tiles(im.shape, max_aspect)
                  if t != (0, 0, im.shape[1], im.shape[0])]
