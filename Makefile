@@ -78,7 +78,8 @@ demo: $(STAMP)
 
 # The demo pack's figures as a user gets them (issue 16): fixed fresh-seed sets of full-size
 # JPEG 2000 phantoms through the whole analyzer, recorded in models/demo/pack.json (run after a
-# retrain; tests/models/test_demo_aims.py re-measures them with the same sets).
+# retrain; tests/models/test_demo_aims.py re-measures them with the same sets). A set is
+# written once per argument list (generation is deterministic).
 AIMS_DIR ?= runs/aims
 AIMS_xray := --layout coco --transfer-syntax j2k --n 100 --seed 9100 --split test
 AIMS_cervical := --layout coco --transfer-syntax j2k --region cervical --abnormal-rate 0.9 \
@@ -88,10 +89,14 @@ AIMS_EVAL = spinexr evaluate $(AIMS_DIR)/$(1) --pack models/demo --vertebrae mod
   --split test --out models/demo/aims/$(1) --n-boot 0
 demo-aims: $(STAMP)
 	@set -e; for s in xray cervical mri; do \
-	  rm -rf $(AIMS_DIR)/$$s models/demo/aims/$$s; \
 	  case $$s in xray) args="$(AIMS_xray)";; cervical) args="$(AIMS_cervical)";; \
 	    mri) args="$(AIMS_mri)";; esac; \
-	  $(VENV)/bin/spinexr phantom $$args --out $(AIMS_DIR)/$$s --quiet; \
+	  if [ "$$(cat $(AIMS_DIR)/$$s.args 2>/dev/null)" != "$$args" ]; then \
+	    rm -rf $(AIMS_DIR)/$$s; \
+	    $(VENV)/bin/spinexr phantom $$args --out $(AIMS_DIR)/$$s --quiet; \
+	    echo "$$args" > $(AIMS_DIR)/$$s.args; \
+	  fi; \
+	  rm -rf models/demo/aims/$$s; \
 	  $(VENV)/bin/$(call AIMS_EVAL,$$s); \
 	  $(VENV)/bin/spinexr pack record models/demo models/demo/aims/$$s/metrics.json \
 	    --as aims/$$s --command "spinexr phantom $$args --out $(AIMS_DIR)/$$s && \
