@@ -54,6 +54,19 @@ def test_a_stated_role_is_kept_and_must_fit_the_kind():
                             x=_spec("classifier", ["a", "b"], role="lesion_detector")))
 
 
+def test_mri_models_trained_alone_get_their_roles_from_their_classes():
+    """A part pack is saved before a pack recipe gives its models a ``part``: the stenosis
+    grader and region detector are recognised by their classes (a grader role here once made
+    the analyzer grade radiographs with the stenosis grader and lose its MR path)."""
+    from spinexr.labels import STENOSIS_GRADES, STENOSIS_REGIONS
+
+    grader = _spec("classifier", list(STENOSIS_GRADES), head="ordinal")
+    regions = _spec("detector", list(STENOSIS_REGIONS))
+    assert infer_role("stenosis_grader", grader, frozenset()) == "mri_region_grader"
+    assert infer_role("regions", regions, frozenset()) == "mri_region_detector"
+    assert infer_role("deg", _spec("classifier", ["0", "1", "2", "3"]), frozenset()) == "grader"
+
+
 def test_a_detector_of_unknown_labels_needs_a_role():
     with pytest.raises(ModelPackError, match="no known role"):
         infer_role("d", _spec("detector", ["cat"]), frozenset())

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from spinexr.errors import ConfigError, SpinexrError
-from spinexr.labels import LESION_CLASSES
+from spinexr.labels import LESION_CLASSES, STENOSIS_GRADES, STENOSIS_REGIONS
 from spinexr.models.spine_crops import CropSpec
 
 PACK_FORMAT = "spinexr-pack"
@@ -162,14 +162,14 @@ def infer_role(key: str, spec: Mapping[str, Any], members: frozenset[str]) -> st
             return "lesion_detector"
         if labels == VERTEBRA_LABELS:
             return "vertebra_detector"
-        if part == "stenosis_regions":
+        if part == "stenosis_regions" or labels == tuple(STENOSIS_REGIONS):
             return "mri_region_detector"
         raise ModelPackError(f"model {key!r}: a detector of {list(labels)} has no known role; "
                             "add \"role\" to its spec")
     if key in members:
         return "triage_member"
-    if part == "stenosis_grades":
-        return "mri_region_grader"
+    if part == "stenosis_grades" or labels == tuple(STENOSIS_GRADES):
+        return "mri_region_grader"   # by its classes when trained alone (no part yet)
     if part == "gate" or labels == ("other", "spine"):
         return "spine_classifier"
     return "grader"
