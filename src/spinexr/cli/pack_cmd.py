@@ -100,8 +100,7 @@ def _record(args: argparse.Namespace) -> int:
         raise ConfigError(f"these figures are of pack {evaluated.get('name')!r} "
                           f"{evaluated.get('version')!r}, not {pack.name!r} {pack.version!r}",
                           str(args.metrics))
-    pack_name = pack.name
     figures = headline_figures(block)
     out = record_metrics(args.pack, args.name, figures, command=args.command)
-    print(f"{len(figures)} figures of {pack_name or args.metrics} recorded as {args.name} in {out}")
+    print(f"{len(figures)} figures of {pack.name} recorded as {args.name} in {out}")
     return 0
