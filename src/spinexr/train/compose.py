@@ -138,6 +138,8 @@ def split_pack(root: Path | str, out: Path | str) -> dict[str, Path]:
     it, and the vertebra detector for parts whose models run on its windows. A pack recipe
     run with ``--resume`` over ``<out>`` then keeps these parts and retrains only the parts
     whose folder was removed, e.g. after ``spinexr pack split models/demo runs/demo``.
+    Figures measured on the whole pack (``card.measured``, e.g. ``aims/xray``) belong to no
+    part and are not carried: measure the merged pack again.
 
     Raises:
         ConfigError: the pack records no parts (it was not made by a pack recipe), or a part
@@ -166,7 +168,8 @@ def split_pack(root: Path | str, out: Path | str) -> dict[str, Path]:
                             target / pack.model_spec(key).weights)
         curves = dict(pack.manifest.card.get("learning_curves") or {})
         card = {**dict(raw.get("card") or {}), "command": info.get("command")}
-        card.pop("history", None)
+        for whole_pack in ("history", "measured", "date", "note"):   # of the merged pack
+            card.pop(whole_pack, None)
         card["learning_curves"] = {k: curves[k] for k in keys if k in curves}
         doc = {"name": info.get("name", part), "version": info.get("version", pack.version),
                "synthetic": pack.synthetic, "card": card,
