@@ -120,14 +120,18 @@ class ModelPack:
         or a :class:`~spinexr.models.window_detector.WindowDetector` when its spec has
         ``windows`` (it then runs on vertebra windows found by the pack's vertebra detector,
         and on the whole image when ``windows.whole``)."""
-        det = self.detector(key, device=device, engine=engine)
-        crops = self.model_spec(key).windows
-        if crops is None:
-            return det
         from spinexr.models.window_detector import WindowDetector
 
-        return WindowDetector(det, self.detector(crops.detector, device=device, engine=engine),
-                              crops)
+        return self._on_windows(key, self.detector(key, device=device, engine=engine),
+                                WindowDetector, device, engine)
+
+    def _on_windows(self, key: str, model, wrap, device: str, engine: str):
+        """``model`` as stored under ``key``, wrapped by ``wrap(model, vertebra detector,
+        crops)`` when its spec has ``windows`` (the pack's vertebra detector finds them)."""
+        crops = self.model_spec(key).windows
+        if crops is None:
+            return model
+        return wrap(model, self.detector(crops.detector, device=device, engine=engine), crops)
 
     def classifier(self, key: str, *, device: str = "cpu", engine: str = "auto"):
         """Build the :class:`~spinexr.models.classifier.Classifier` stored under ``key`` (cached).
@@ -155,14 +159,10 @@ class ModelPack:
         """The grading head stored under ``key``: its :meth:`classifier`, or a
         :class:`~spinexr.models.spine_crops.WindowGrader` when its spec has ``windows`` (it is
         then run on vertebra windows found by the pack's vertebra detector)."""
-        clf = self.classifier(key, device=device, engine=engine)
-        crops = self.model_spec(key).windows
-        if crops is None:
-            return clf
         from spinexr.models.spine_crops import WindowGrader
 
-        return WindowGrader(clf, self.detector(crops.detector, device=device, engine=engine),
-                            crops)
+        return self._on_windows(key, self.classifier(key, device=device, engine=engine),
+                                WindowGrader, device, engine)
 
     def triage(self, *, device: str = "cpu", engine: str = "auto"):
         """The :class:`~spinexr.models.ensemble.TriageEnsemble` described by ``ensemble``;
