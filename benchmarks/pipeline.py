@@ -197,7 +197,7 @@ def count_flops(pack_dir: Path, vertebrae: Path, size: int, hw: tuple[int, int])
     return {"ours": ours, "baseline": base}
 
 
-def matmul_peak(threads: int, n: int = 4096, reps: int = 3) -> dict[str, float]:
+def matmul_peak(threads: int, n: int = 4096, reps: int = 5) -> dict[str, float]:
     """Best GFLOP/s of an n x n fp32 matmul with ``threads`` threads, in torch (MKL) and in
     ONNX Runtime (MLAS). MKL takes its AVX2 path on AMD processors: on a Zen 5 (full-width
     AVX-512) it reaches about half of what MLAS does, so the larger one is the peak."""
@@ -227,6 +227,20 @@ def matmul_peak(threads: int, n: int = 4096, reps: int = 3) -> dict[str, float]:
             best = min(best, time.perf_counter() - t0)
         out[name] = 2 * n ** 3 / best / 1e9
     return out
+
+
+def fp32_peaks(threads: list[int]) -> dict[int, float]:
+    """The fp32 peak (best of torch and ONNX Runtime) for each of ``threads``, printed. Measured
+    before the runs, without the burners, for 1 thread and ``--threads``; a thread count a
+    column's plan chose beyond those is measured after the runs (burners stopped)."""
+    peaks = {}
+    for t in threads:
+        rates = matmul_peak(t)
+        peaks[t] = max(rates.values())
+        print(f"fp32 peak, 4096^2 matmul with {t} thread{'s' if t > 1 else ''}, best of 5: "
+              + ", ".join(f"{k} {v:.0f}" for k, v in rates.items())
+              + f" GFLOP/s; {peaks[t]:.0f} used as the peak of columns with {t}")
+    return peaks
 
 
 def cpu_name() -> str:
@@ -612,6 +626,7 @@ def child_main(role: str, workdir: Path) -> int:
     else:
         result = run_baseline(cfg) if role == "baseline" else run_ours(cfg)
     result.setdefault("planned", cfg.get("planned"))
+    result.setdefault("threads", None if role == "engine" else cfg["threads"])
     (workdir / f"{role}-{cfg['round']}.json").write_text(json.dumps(result))
     return 0
 
@@ -635,7 +650,7 @@ def run_flops(res: dict, flops: dict) -> float:
     return total
 
 
-def summarize(res: dict, flops: dict, peak: float) -> dict:
+def summarize(res: dict, flops: dict, peaks: dict[int, float]) -> dict:
     """Throughput, latency, memory and achieved GFLOP/s of one run; ``None`` where the run
     does not measure it (the engine: latency, CPU time in the models, RSS after loading)."""
     n = len(res["rows"])
@@ -648,7 +663,8 @@ def summarize(res: dict, flops: dict, peak: float) -> dict:
             "workers": res["peak_workers"],
             "loaded": res["rss_loaded"], "load_s": res["load_s"],
             "cnn_per_img": cnn_s / n if cnn_s is not None else None,
-            "cnn_gflops": gflops, "cnn_pct": 100 * gflops / peak if gflops else None,
+            "cnn_gflops": gflops,
+            "cnn_pct": 100 * gflops / peaks[res["threads"]] if gflops else None,
             "e2e_gflops": total / res["wall"] / 1e9}
 
 
@@ -658,7 +674,7 @@ ROWS = (("images/s", "ips", "{:.3f}"), ("latency p50 (s)", "p50", "{:.3f}"),
         ("RSS after model load (MiB)", "loaded", "{:.0f}"), ("model load (s)", "load_s", "{:.1f}"),
         ("CNN time per image (s)", "cnn_per_img", "{:.3f}"),
         ("CNN GFLOP/s (in CNN calls)", "cnn_gflops", "{:.1f}"),
-        ("  % of measured fp32 peak", "cnn_pct", "{:.0f}%"),
+        ("  % of fp32 peak at its threads", "cnn_pct", "{:.0f}%"),
         ("CNN GFLOP/s (over wall time)", "e2e_gflops", "{:.1f}"))
 
 
@@ -676,14 +692,14 @@ def _cell(fmt: str, value) -> str:
     return "n/a" if value is None else fmt.format(value)
 
 
-def print_table(args, flops: dict, peak: float, best: dict) -> dict:
+def print_table(args, flops: dict, peaks: dict[int, float], best: dict) -> dict:
     """The side-by-side table; returns the summaries by role."""
     per_image = {"baseline": sum(flops["baseline"].values()), "ours": sum(flops["ours"].values())}
     for name, f in flops.items():
         print(f"CNN GFLOPs per image, {name} (FlopCounterMode, batch 1): "
               f"{per_image[name] / 1e9:.2f} = "
               + " + ".join(f"{k} {v / 1e9:.2f}" for k, v in f.items()))
-    sums = {role: summarize(res, flops["baseline" if role == "baseline" else "ours"], peak)
+    sums = {role: summarize(res, flops["baseline" if role == "baseline" else "ours"], peaks)
             for role, res in best.items()}
     titles = column_titles(args, best)
     w = max(20, *(len(t) + 2 for t in titles.values()))
@@ -841,6 +857,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "abnormal: the seed's gating, P > 0.449 (ours: 'dernet')")
     p.add_argument("--rounds", type=int, help="runs of each path, alternating (default 2, "
                                               "quick 1); the best of each is reported")
+    p.add_argument("--int8", choices=tuple(INT8), default="none",
+                   help="ours' models in int8 (QDQ, calibrated on phantoms of another seed "
+                        "through spinexr export --int8; the baseline stays fp32 torch): "
+                        "'passed' the models within the accuracy tolerances on the committed "
+                        "packs (triage members, the gate's vertebra detector; docs/scaling.md), "
+                        "'all' the lesion detector too (outside them: a diagnostic)")
+    p.add_argument("--calibration-images", type=int, default=16, metavar="N",
+                   help="phantoms for the int8 calibration (default 16; never the timed ones)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", type=Path, help="keep the pack and images here")
     p.add_argument("--child", choices=["baseline", *VARIANTS], help=argparse.SUPPRESS)
@@ -867,7 +891,9 @@ def setup(args, work: Path) -> dict:
     from spinexr.models.onnx_export import export_pack
 
     key = {"size": args.size, "yolo": args.yolo, "seed": args.seed, "images": args.images,
-           "image_size": list(args.image_size)}
+           "image_size": list(args.image_size), "int8": args.int8}
+    if args.int8 != "none":
+        key["calibration_images"] = args.calibration_images
     done = work / "setup.json"
     if done.is_file() and json.loads(done.read_text())["key"] == key:
         print(f"setup: reusing the pack and images in {work}")
@@ -885,11 +911,39 @@ def setup(args, work: Path) -> dict:
           f"DICOMs {hw[0]}x{hw[1]}, 12-bit, JPEG 2000 lossless, {info['mb']:.1f} MB each, in "
           f"{time.perf_counter() - t1:.0f} s ({info['tried'] - args.images} more phantoms were "
           "refused by our gate and left out)")
+    if args.int8 != "none":
+        quantise(work, args, hw)
     images = sorted(str(p) for p in (work / "images").glob("*.dcm"))
     cfg = {"pack": str(work / "pack"), "vertebrae": str(work / "vertebrae"), "images": images,
            "size": args.size, **run_settings(args)}
     done.write_text(json.dumps({"key": key, "cfg": cfg}))
     return cfg
+
+
+#: ``--int8``: which of ours' models become int8 (pack -> model keys).
+INT8 = {"none": {},
+        "passed": {"pack": tuple(MEMBERS), "vertebrae": ("vertebra_detector",)},
+        "all": {"pack": (*MEMBERS, "lesions"), "vertebrae": ("vertebra_detector",)}}
+#: Calibration phantoms are drawn from seeds this far from the timed images' seeds.
+CALIBRATION_SEED_OFFSET = 100_000
+
+
+def quantise(work: Path, args, hw: tuple[int, int]) -> None:
+    """``spinexr export --int8`` on the benchmark pack and the vertebra pack copy (as a user
+    runs it), calibrated on phantoms of another seed than the timed images (same size, kind
+    and encoding); the lines it prints (fp32 vs int8 per model) go to the output."""
+    from spinexr.cli import main as spinexr
+
+    calib = work / "calibration"
+    make_images(calib, args.calibration_images, hw, args.seed + CALIBRATION_SEED_OFFSET,
+                work / "vertebrae")
+    for name, keys in INT8[args.int8].items():
+        extra = ["--vertebrae", str(work / "vertebrae")] if name == "pack" else []
+        code = spinexr(["export", "--pack", str(work / name), "--int8", ",".join(keys),
+                        "--calibration", str(calib), "--calibration-images",
+                        str(args.calibration_images), "--runs", "3", "--threads", "1", *extra])
+        if code:
+            raise RuntimeError(f"spinexr export --int8 on {work / name} exited {code}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -909,6 +963,11 @@ def main(argv: list[str] | None = None) -> int:
           + (f"{args.workers} decode processes" if args.plan == "fixed" else
              "threads and decode processes planned") + f", reduce {args.reduce}; detection: "
           f"{args.detect}; {args.busy} CPU-burning process(es) during every column")
+    if args.int8 != "none":
+        print(f"ours in int8 ({args.int8}): " + "; ".join(
+            f"{name}: {', '.join(keys)}" for name, keys in INT8[args.int8].items())
+            + f"; calibrated on {args.calibration_images} phantoms of seeds from "
+              f"{args.seed + CALIBRATION_SEED_OFFSET}; the baseline stays fp32")
     roles = ["baseline", "ours"] + (["ours-b1"] if args.batch > 1 else []) + (
         ["ours-full"] if args.reduce != 0 else []) + (["engine"] if engine_column(args) else [])
     if engine_column(args):
@@ -918,11 +977,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = setup(args, work)
         flops = count_flops(work / "pack", work / "vertebrae", args.size, tuple(args.image_size))
-        rates = matmul_peak(args.threads)
-        peak = max(rates.values())
-        print(f"fp32 peak, 4096^2 matmul with {args.threads} threads, best of 3: "
-              + ", ".join(f"{k} {v:.0f}" for k, v in rates.items())
-              + f" GFLOP/s; {peak:.0f} used as the peak")
+        peaks = fp32_peaks(sorted({1, args.threads}))
         runs: dict[str, list] = {r: [] for r in roles}
         with burners(args.busy):
             if args.busy:
@@ -932,7 +987,9 @@ def main(argv: list[str] | None = None) -> int:
                 for role in (roles if rnd % 2 == 0 else roles[::-1]):
                     runs[role].append(run_child(role, work, cfg, rnd))
         best = {k: max(v, key=lambda r: len(r["rows"]) / r["wall"]) for k, v in runs.items()}
-        sums = print_table(args, flops, peak, best)
+        peaks.update(fp32_peaks(sorted({r["threads"] for r in best.values()
+                                        if r.get("threads") and r["threads"] not in peaks})))
+        sums = print_table(args, flops, peaks, best)
         print_details(runs, best, cfg)
         print(f"machine after: {machine_state()}")
     finally:
