@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
+import os
 import uuid
 from typing import Any, Iterable, Iterator
 
@@ -28,29 +28,18 @@ from spinexr.batch.rows import WORKER_LOST, error_row
 from spinexr.batch.run import Rows
 from spinexr.batch.work import BatchSpec, analyze_chunk, build_processor, read_chunk
 from spinexr.errors import ConfigError
-from spinexr.models.threads import ThreadPlan, plan_threads
+from spinexr.models.threads import plan_threads
 
 log = logging.getLogger(__name__)
 
 PLUGIN = "spinexr-pack"
 RESOURCES = {"decode": 1, "infer": 1}
-
-
-def worker_plan(workers: int, *, readers: int = 1, cpus: int | None = None,
-                load: float | None = None) -> ThreadPlan:
-    """The thread plan of one of ``workers`` Dask workers sharing this machine's free CPUs.
-
-    A worker reads the next chunk on ``readers`` task thread(s) while it analyses this one, so
-    its models get its share of the free CPUs less one per reader (at least 1 thread): intra-op
-    threads plus a concurrent decode never ask for more cores than the worker's share. (The
-    local engine's workers read and analyse one after the other, so their models take the
-    whole share: :func:`~spinexr.models.threads.plan_threads`.)
-    """
-    from dataclasses import replace
-
-    plan = plan_threads(workers, decode_workers=0, cpus=cpus, load=load)
-    share = plan.free / max(1, int(workers))
-    return replace(plan, intra_op=max(1, math.floor(share - readers + 0.25)))
+#: The Dask setting that starts worker processes with ``MALLOC_TRIM_THRESHOLD_=65536``. Any
+#: explicit trim threshold turns off glibc's dynamic mmap threshold, so every array over
+#: 128 KiB is mmapped and unmapped again: our analysis (image-sized temporaries) then cost
+#: 2.5x the CPU (2.4 -> 6.1 s for 4 images of the demo pack on one thread,
+#: docs/scaling.md). The local cluster starts its workers without it.
+MALLOC_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 def import_distributed():
@@ -80,8 +69,13 @@ def _plugin_class():
             if spec.threads is None:      # plan on the worker, for its own CPUs and load
                 from dataclasses import replace
 
-                readers = 1 if worker.state.nthreads > 1 else 0   # reads overlap
-                spec = replace(spec, threads=worker_plan(1, readers=readers))
+                spec = replace(spec, threads=plan_threads(1, decode_workers=0))
+            if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
+                log.warning("this worker runs with MALLOC_TRIM_THRESHOLD_=%s: glibc then maps "
+                            "and unmaps every large array, which made the analysis 2.5x "
+                            "slower in our measurements; start the workers with the Dask "
+                            "setting %s: null", os.environ["MALLOC_TRIM_THRESHOLD_"],
+                            MALLOC_TRIM)
             self.processor = await asyncio.to_thread(build_processor, spec)
 
     return PackPlugin
@@ -135,11 +129,15 @@ class DaskEngine:
             from dataclasses import replace
 
             if self.spec.threads is None:   # local workers share this machine's free CPUs
-                self.spec = replace(self.spec, threads=worker_plan(self.workers))
-            self.cluster = distributed.LocalCluster(
-                n_workers=self.workers, threads_per_worker=2, processes=True,
-                host="127.0.0.1", dashboard_address=self.dashboard, resources=RESOURCES,
-                silence_logs=logging.ERROR)
+                self.spec = replace(self.spec, threads=plan_threads(self.workers,
+                                                                    decode_workers=0))
+            import dask
+
+            with dask.config.set({MALLOC_TRIM: None}):   # see MALLOC_TRIM
+                self.cluster = distributed.LocalCluster(
+                    n_workers=self.workers, threads_per_worker=2, processes=True,
+                    host="127.0.0.1", dashboard_address=self.dashboard, resources=RESOURCES,
+                    silence_logs=logging.ERROR)
             self.client = distributed.Client(self.cluster)
         self.client.register_plugin(_plugin_class()(self.spec), name=PLUGIN)
         return self
@@ -198,5 +196,5 @@ class DaskEngine:
             submit()
 
 
-__all__ = ["DaskEngine", "PLUGIN", "dask_analyze", "dask_read", "import_distributed",
-           "worker_plan"]
+__all__ = ["DaskEngine", "MALLOC_TRIM", "PLUGIN", "dask_analyze", "dask_read",
+           "import_distributed"]
