@@ -45,6 +45,8 @@ here level 1 of a 2500 px image for YOLO's 640), results still in source pixels.
     python benchmarks/pipeline.py --reduce 0   # the ratio with ours decoding at full size
     python benchmarks/pipeline.py --size 384 --yolo l
     python benchmarks/pipeline.py --quick --busy 1   # one CPU-burning process during both sides
+    python benchmarks/pipeline.py --quick --busy 1 --int8 passed   # ours on int8 models (those
+                                     # within the accuracy tolerances); baseline fp32
     python benchmarks/pipeline.py --quick --engine-workers 0   # without the N-processes column
 
 Under ``--plan auto`` (the default) ours sizes its intra-op threads and decode processes to the
@@ -862,7 +864,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "through spinexr export --int8; the baseline stays fp32 torch): "
                         "'passed' the models within the accuracy tolerances on the committed "
                         "packs (triage members, the gate's vertebra detector; docs/scaling.md), "
-                        "'all' the lesion detector too (outside them: a diagnostic)")
+                        "'all' the whole-image lesion detector too (outside them on the demo "
+                        "pack 1.0.0: a diagnostic)")
     p.add_argument("--calibration-images", type=int, default=16, metavar="N",
                    help="phantoms for the int8 calibration (default 16; never the timed ones)")
     p.add_argument("--seed", type=int, default=0)
