@@ -84,6 +84,12 @@ SEED_CONF = 0.25           # the seed's YOLO confidence
 VARIANTS = {"ours": {}, "ours-b1": {"batch": 1}, "ours-full": {"reduce": 0}, "engine": {}}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 VERTEBRAE = Path(__file__).resolve().parents[1] / "models" / "vertebrae"
+#: ``--int8``: which of ours' models become int8 (pack -> model keys).
+INT8 = {"none": {},
+        "passed": {"pack": tuple(MEMBERS), "vertebrae": ("vertebra_detector",)},
+        "all": {"pack": (*MEMBERS, "lesions"), "vertebrae": ("vertebra_detector",)}}
+#: Calibration phantoms are drawn from seeds this far from the timed images' seeds.
+CALIBRATION_SEED_OFFSET = 100_000
 
 
 # ------------------------------------------------------------------------------------ setup
@@ -921,14 +927,6 @@ def setup(args, work: Path) -> dict:
            "size": args.size, **run_settings(args)}
     done.write_text(json.dumps({"key": key, "cfg": cfg}))
     return cfg
-
-
-#: ``--int8``: which of ours' models become int8 (pack -> model keys).
-INT8 = {"none": {},
-        "passed": {"pack": tuple(MEMBERS), "vertebrae": ("vertebra_detector",)},
-        "all": {"pack": (*MEMBERS, "lesions"), "vertebrae": ("vertebra_detector",)}}
-#: Calibration phantoms are drawn from seeds this far from the timed images' seeds.
-CALIBRATION_SEED_OFFSET = 100_000
 
 
 def quantise(work: Path, args, hw: tuple[int, int]) -> None:

@@ -18,12 +18,19 @@ def test_dask_would_set_the_threshold_by_default():
 
 
 @pytest.mark.slow
-def test_local_workers_start_without_a_malloc_trim_threshold(spec, monkeypatch):
+@pytest.mark.parametrize("inherited", [None, "65536"])
+def test_local_workers_start_without_a_malloc_trim_threshold(spec, monkeypatch, inherited):
+    """Neither from Dask's setting nor from this process's environment (a shell, or an
+    earlier cluster's nanny, which writes the variable into its parent's environment)."""
     from spinexr.batch.dask_engine import DaskEngine
 
-    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    if inherited is None:
+        monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", inherited)
     with DaskEngine(spec, workers=1) as engine:
         seen = engine.client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
         omp = engine.client.run(lambda: os.environ.get("OMP_NUM_THREADS"))
     assert list(seen.values()) == [None]
     assert list(omp.values()) == ["1"]     # Dask's other worker settings stay as they were
+    assert os.environ.get("MALLOC_TRIM_THRESHOLD_") == inherited   # ours restored

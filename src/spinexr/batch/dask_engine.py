@@ -37,9 +37,31 @@ RESOURCES = {"decode": 1, "infer": 1}
 #: The Dask setting that starts worker processes with ``MALLOC_TRIM_THRESHOLD_=65536``. Any
 #: explicit trim threshold turns off glibc's dynamic mmap threshold, so every array over
 #: 128 KiB is mmapped and unmapped again: our analysis (image-sized temporaries) then cost
-#: 2.5x the CPU (2.4 -> 6.1 s for 4 images of the demo pack on one thread,
-#: docs/scaling.md). The local cluster starts its workers without it.
-MALLOC_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+#: 2.3-2.5x the CPU (benchmarks/dask_malloc.py, docs/scaling.md). :func:`local_cluster` starts
+#: its workers without it.
+TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
+MALLOC_TRIM = f"distributed.nanny.pre-spawn-environ.{TRIM_VARIABLE}"
+
+
+def local_cluster(workers: int, *, threads_per_worker: int = 2,
+                  resources: dict[str, int] | None = RESOURCES, dashboard: str | None = None):
+    """A ``LocalCluster`` of worker processes on 127.0.0.1 whose workers start without
+    ``MALLOC_TRIM_THRESHOLD_``: neither Dask's setting (:data:`MALLOC_TRIM`) nor a value in
+    this process's environment (put there by the shell, or by an earlier cluster's nanny,
+    which writes its settings into its parent's environment) reaches them."""
+    distributed = import_distributed()
+    import dask
+
+    saved = os.environ.pop(TRIM_VARIABLE, None)
+    try:
+        with dask.config.set({MALLOC_TRIM: None}):
+            return distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                host="127.0.0.1", dashboard_address=dashboard, resources=resources,
+                silence_logs=logging.ERROR)
+    finally:
+        if saved is not None:
+            os.environ[TRIM_VARIABLE] = saved
 
 
 def import_distributed():
@@ -70,12 +92,12 @@ def _plugin_class():
                 from dataclasses import replace
 
                 spec = replace(spec, threads=plan_threads(1, decode_workers=0))
-            if os.environ.get("MALLOC_TRIM_THRESHOLD_"):
-                log.warning("this worker runs with MALLOC_TRIM_THRESHOLD_=%s: glibc then maps "
-                            "and unmaps every large array, which made the analysis 2.5x "
-                            "slower in our measurements; start the workers with the Dask "
-                            "setting %s: null", os.environ["MALLOC_TRIM_THRESHOLD_"],
-                            MALLOC_TRIM)
+            if os.environ.get(TRIM_VARIABLE):
+                log.warning("this worker runs with %s=%s: glibc then maps and unmaps every "
+                            "large array, which made the analysis 2.3-2.5x slower in our "
+                            "measurements (benchmarks/dask_malloc.py); start the workers with "
+                            "the Dask setting %s: null", TRIM_VARIABLE,
+                            os.environ[TRIM_VARIABLE], MALLOC_TRIM)
             self.processor = await asyncio.to_thread(build_processor, spec)
 
     return PackPlugin
@@ -131,13 +153,7 @@ class DaskEngine:
             if self.spec.threads is None:   # local workers share this machine's free CPUs
                 self.spec = replace(self.spec, threads=plan_threads(self.workers,
                                                                     decode_workers=0))
-            import dask
-
-            with dask.config.set({MALLOC_TRIM: None}):   # see MALLOC_TRIM
-                self.cluster = distributed.LocalCluster(
-                    n_workers=self.workers, threads_per_worker=2, processes=True,
-                    host="127.0.0.1", dashboard_address=self.dashboard, resources=RESOURCES,
-                    silence_logs=logging.ERROR)
+            self.cluster = local_cluster(self.workers, dashboard=self.dashboard)
             self.client = distributed.Client(self.cluster)
         self.client.register_plugin(_plugin_class()(self.spec), name=PLUGIN)
         return self
@@ -196,5 +212,5 @@ class DaskEngine:
             submit()
 
 
-__all__ = ["DaskEngine", "MALLOC_TRIM", "PLUGIN", "dask_analyze", "dask_read",
-           "import_distributed"]
+__all__ = ["DaskEngine", "MALLOC_TRIM", "PLUGIN", "TRIM_VARIABLE", "dask_analyze", "dask_read",
+           "import_distributed", "local_cluster"]
